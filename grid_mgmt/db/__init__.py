@@ -1,0 +1,1 @@
+"""Persistence: engine and sessions, the declarative models and the Alembic migrations."""

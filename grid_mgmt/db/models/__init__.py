@@ -1,0 +1,20 @@
+"""All tables, imported here so Alembic and the app see one complete MetaData."""
+
+from grid_mgmt.db.models.category import Category
+from grid_mgmt.db.models.city import DutyGrid, DutyGridGrid, DutyGridWorker, Grid, Region
+from grid_mgmt.db.models.component import Component, Pipeline
+from grid_mgmt.db.models.unit import Unit
+from grid_mgmt.db.models.user import User
+
+__all__ = [
+    "Category",
+    "Component",
+    "DutyGrid",
+    "DutyGridGrid",
+    "DutyGridWorker",
+    "Grid",
+    "Pipeline",
+    "Region",
+    "Unit",
+    "User",
+]

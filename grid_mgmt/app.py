@@ -1,0 +1,63 @@
+"""create_app(): the one wiring file; it collects each feature's routes and the shared resources."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.di import Provide
+from redis.asyncio import Redis
+
+from grid_mgmt.categories.controllers import CategoryController
+from grid_mgmt.components.controllers import ComponentController
+from grid_mgmt.db.engine import make_engine
+from grid_mgmt.lib.deps import provide_db, provide_settings
+from grid_mgmt.lib.errors import EXCEPTION_HANDLERS
+from grid_mgmt.pipelines.controllers import PipelineController
+from grid_mgmt.regions.controllers import GridController, RegionController
+from grid_mgmt.regions.locator import GridLocator
+from grid_mgmt.settings import Settings, get_settings
+from grid_mgmt.system.controllers import SystemController
+from grid_mgmt.system.docs import docs_assets_router, openapi_config
+from grid_mgmt.units.controllers import UnitController
+
+ROUTES = [
+    SystemController,
+    RegionController,
+    GridController,
+    ComponentController,
+    PipelineController,
+    UnitController,
+    CategoryController,
+]
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """The API; `settings` defaults to the environment (tests pass their own)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def resources(app: Litestar) -> AsyncIterator[None]:
+        engine = make_engine(settings)
+        redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
+        locator = GridLocator(engine, settings.asyncpg_dsn) if settings.locate_cache else None
+        app.state.update(engine=engine, redis=redis, locator=locator, settings=settings)
+        if locator is not None:
+            await locator.start()
+        try:
+            yield
+        finally:
+            if locator is not None:
+                await locator.stop()
+            await redis.aclose()
+            await engine.dispose()
+
+    return Litestar(
+        route_handlers=[*ROUTES, docs_assets_router()],
+        dependencies={"db": Provide(provide_db), "settings": Provide(provide_settings, sync_to_thread=False)},
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=openapi_config(),
+        lifespan=[resources],
+        debug=settings.debug,
+    )

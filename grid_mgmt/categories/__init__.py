@@ -1,0 +1,1 @@
+"""The class dictionary of components and events, with criteria and time limits."""

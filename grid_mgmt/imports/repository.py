@@ -1,0 +1,165 @@
+"""SQL of the importer (asyncpg): reference look-ups, grid and community geometry, COPY staging and upsert."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import asyncpg
+import numpy as np
+import shapely
+
+from grid_mgmt.imports.checks import GeomArray
+from grid_mgmt.imports.layers import PG_TYPES, LayerSpec
+
+Progress = Callable[[str, int, int], None]
+
+STAGE = "_import_stage"
+COPY_CHUNK = 100_000
+#: Drop and rebuild the secondary indexes when the batch has at least this many rows...
+BULK_MIN_ROWS = 50_000
+#: ...and at least this share of the rows already in the table.
+BULK_MIN_SHARE = 0.5
+
+
+async def existing_codes(conn: asyncpg.Connection, table: str, codes: Sequence[str], where: str | None = None) -> set[str]:
+    """Which of `codes` are codes of rows of `table` (matching `where`)."""
+    if not codes:
+        return set()
+    extra = f" AND ({where})" if where else ""
+    rows = await conn.fetch(f"SELECT code FROM {table} WHERE code = ANY($1::text[]){extra}", list(codes))
+    return {r["code"] for r in rows}
+
+
+async def count_existing(conn: asyncpg.Connection, table: str, codes: Sequence[str | None]) -> int:
+    """How many of `codes` already have a row in `table`."""
+    value = await conn.fetchval(
+        f"SELECT count(*) FROM {table} WHERE code = ANY($1::text[])", [c for c in codes if c is not None]
+    )
+    return int(value)
+
+
+async def category_names(conn: asyncpg.Connection, codes: Sequence[str]) -> dict[str, str]:
+    """Names of the given component classes."""
+    rows = await conn.fetch("SELECT code, name FROM category WHERE code = ANY($1::text[])", list(codes))
+    return {r["code"]: r["name"] for r in rows}
+
+
+async def unit_levels(conn: asyncpg.Connection, codes: Sequence[str]) -> dict[str, int]:
+    """Levels of the given units."""
+    rows = await conn.fetch("SELECT code, level FROM unit WHERE code = ANY($1::text[])", list(codes))
+    return {r["code"]: int(r["level"]) for r in rows}
+
+
+async def load_grids(conn: asyncpg.Connection, bounds: tuple[float, float, float, float]) -> tuple[list[str], GeomArray]:
+    """Current unit grids meeting `bounds` (minx, miny, maxx, maxy), sorted by code, as (codes, geometries)."""
+    rows = await conn.fetch(
+        "SELECT code, ST_AsBinary(geom) AS wkb FROM grid"
+        " WHERE geom && ST_MakeEnvelope($1, $2, $3, $4, 4326) AND (valid_to IS NULL OR valid_to >= CURRENT_DATE)"
+        " ORDER BY code",
+        *bounds,
+    )
+    codes = [r["code"] for r in rows]
+    geoms: GeomArray = shapely.from_wkb(np.array([r["wkb"] for r in rows], dtype=object))
+    return codes, geoms
+
+
+async def load_communities(conn: asyncpg.Connection, codes: Sequence[str]) -> dict[str, Any]:
+    """Community boundaries (shapely) by code."""
+    rows = await conn.fetch(
+        "SELECT code, ST_AsBinary(geom) AS wkb FROM region WHERE level = 'community' AND code = ANY($1::text[])",
+        list(codes),
+    )
+    return {r["code"]: shapely.from_wkb(r["wkb"]) for r in rows}
+
+
+async def _secondary_indexes(conn: asyncpg.Connection, table: str) -> list[tuple[str, str]]:
+    rows = await conn.fetch(
+        "SELECT quote_ident(n.nspname) || '.' || quote_ident(i.relname) AS name, pg_get_indexdef(i.oid) AS def"
+        " FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_namespace n ON n.oid = i.relnamespace"
+        " WHERE x.indrelid = $1::regclass AND NOT x.indisprimary AND NOT x.indisunique AND NOT x.indisexclusion",
+        table,
+    )
+    return [(r["name"], r["def"]) for r in rows]
+
+
+async def use_bulk_mode(conn: asyncpg.Connection, table: str, rows: int) -> bool:
+    """Whether rebuilding the secondary indexes beats maintaining them row by row for this batch."""
+    if rows < BULK_MIN_ROWS:
+        return False
+    estimate = await conn.fetchval("SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = $1::regclass", table)
+    return rows >= BULK_MIN_SHARE * int(estimate or 0)
+
+
+async def write(
+    conn: asyncpg.Connection,
+    spec: LayerSpec,
+    columns: dict[str, list[Any]],
+    wkb: list[bytes | None] | None,
+    *,
+    bulk: bool = False,
+    progress: Progress | None = None,
+) -> tuple[int, int]:
+    """Inside the caller's transaction: COPY the rows into a temporary table, upsert by code.
+
+    Returns (inserted, updated). `columns` are typed values by table column; `wkb` the geometry or None to
+    leave the geometry column alone. With `bulk`, secondary indexes are dropped first and rebuilt after.
+    """
+    names = list(columns)
+    total = len(columns["code"])
+    staged = [(name, PG_TYPES[_kind(spec, name)]) for name in names]
+    if wkb is not None:
+        staged.append(("g_wkb", "bytea"))
+    ddl = ", ".join(f"{name} {pgtype}" for name, pgtype in staged)
+    await conn.execute(f"CREATE TEMP TABLE {STAGE} ({ddl}) ON COMMIT DROP")
+    series = [columns[name] for name in names] + ([wkb] if wkb is not None else [])
+    stage_cols = [name for name, _ in staged]
+    if progress:
+        progress("loading", 0, total)
+    for start in range(0, total, COPY_CHUNK):
+        stop = min(start + COPY_CHUNK, total)
+        records = list(zip(*(s[start:stop] for s in series), strict=True))
+        await conn.copy_records_to_table(STAGE, records=records, columns=stage_cols)
+        if progress:
+            progress("loading", stop, total)
+
+    indexes = await _secondary_indexes(conn, spec.table) if bulk else []
+    for name, _ in indexes:
+        await conn.execute(f"DROP INDEX {name}")
+
+    defaults = dict(spec.defaults)
+    target = list(names)
+    select = [f"COALESCE(s.{n}, {defaults[n]})" if n in defaults else f"s.{n}" for n in names]
+    source = f"{STAGE} s"
+    if wkb is not None:
+        target.append(spec.geom_column)
+        select.append("s.g")
+        source = f"(SELECT *, ST_GeomFromWKB(g_wkb, 4326) AS g FROM {STAGE}) s"
+        for column, expr in spec.computed:
+            target.append(column)
+            select.append(expr.replace("g", "s.g", 1) if expr.count("g::") else expr)
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in target if c != "code")
+    sql = (
+        f"WITH up AS (INSERT INTO {spec.table} AS t ({', '.join(target)}) SELECT {', '.join(select)} FROM {source}"
+        f" ON CONFLICT (code) DO UPDATE SET {updates} RETURNING (t.xmax = 0) AS inserted)"
+        " SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) AS total FROM up"
+    )
+    if progress:
+        progress("upserting", 0, total)
+    row = await conn.fetchrow(sql)
+    assert row is not None
+    if indexes:
+        await conn.execute("SET LOCAL maintenance_work_mem = '512MB'")
+        for i, (_, definition) in enumerate(indexes):
+            await conn.execute(definition)
+            if progress:
+                progress("indexing", i + 1, len(indexes))
+    if progress:
+        progress("upserting", total, total)
+    inserted = int(row["inserted"])
+    return inserted, int(row["total"]) - inserted
+
+
+def _kind(spec: LayerSpec, name: str) -> str:
+    col = spec.column(name)
+    return col.kind if col is not None else "text"

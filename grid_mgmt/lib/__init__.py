@@ -1,0 +1,1 @@
+"""Cross-cutting pieces: errors, schema base, pagination, the generic layer reader."""

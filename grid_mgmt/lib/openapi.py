@@ -1,0 +1,28 @@
+"""Shared OpenAPI pieces: the common list parameters and documented error responses."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import Parameter
+
+from grid_mgmt.lib.errors import ERROR_RESPONSES
+from grid_mgmt.lib.schemas import ErrorRead
+
+
+def responses(*codes: int) -> dict[int, ResponseSpec]:
+    """ResponseSpecs for the error statuses a route can answer with."""
+    return {
+        code: ResponseSpec(data_container=ErrorRead, description=ERROR_RESPONSES.get(code, "error"))
+        for code in codes
+    }
+
+
+LIMIT = Annotated[int | None, Parameter(description="page size (default 100, at most GRID_MAX_PAGE_SIZE=1000)")]
+CURSOR = Annotated[str | None, Parameter(description="`next_cursor` of the previous page")]
+BBOX = Annotated[
+    str | None,
+    Parameter(description="minlon,minlat,maxlon,maxlat in WGS84; at most GRID_MAX_BBOX_DEG (2°) each way"),
+]
+CODE = Parameter(description="the record's code")

@@ -1,0 +1,1 @@
+"""Administrative areas (district, street, community), unit grids, duty grids, and point location."""

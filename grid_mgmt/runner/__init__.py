@@ -1,0 +1,1 @@
+"""Run the system locally: find or start PostgreSQL/PostGIS and Redis, migrate, seed, start API and worker."""

@@ -1,0 +1,1 @@
+"""Health of the service and its dependencies, and the offline API docs."""

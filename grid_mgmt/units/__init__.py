@@ -1,0 +1,1 @@
+"""Handling units (处置单位): the tree of bureaus, street offices and companies."""

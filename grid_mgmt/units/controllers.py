@@ -1,0 +1,52 @@
+"""HTTP endpoints of the handling units."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, get
+from litestar.params import Parameter
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from grid_mgmt.lib.layers import read_collection, read_feature
+from grid_mgmt.lib.openapi import BBOX, CODE, CURSOR, LIMIT, responses
+from grid_mgmt.lib.schemas import Feature, FeatureCollection
+from grid_mgmt.settings import Settings
+from grid_mgmt.units.repository import UNITS
+from grid_mgmt.units.schemas import UnitProperties
+
+
+class UnitController(Controller):
+    """Handling units in their 3-level tree; the geometry is the optional service area."""
+
+    path = "/api/v1/units"
+    tags = ["city"]
+
+    @get("/", summary="List handling units", responses=responses(400, 422))
+    async def list_units(
+        self,
+        db: AsyncConnection,
+        settings: Settings,
+        limit: LIMIT = None,
+        cursor: CURSOR = None,
+        bbox: BBOX = None,
+        kind: Annotated[str | None, Parameter(description="unit kind, e.g. water, street_office")] = None,
+        level: Annotated[int | None, Parameter(description="1, 2 or 3", ge=1, le=3)] = None,
+        parent_code: Annotated[str | None, Parameter(description="children of this unit")] = None,
+        region_code: Annotated[str | None, Parameter(description="street a street office answers for")] = None,
+        active: Annotated[bool | None, Parameter(description="only active or inactive units")] = None,
+    ) -> FeatureCollection[UnitProperties]:
+        filters = {
+            "kind": kind,
+            "level": level,
+            "parent_code": parent_code,
+            "region_code": region_code,
+            "active": active,
+        }
+        return await read_collection(
+            db, UNITS, filters=filters, bbox=bbox, cursor=cursor, limit=limit, settings=settings
+        )
+
+    @get("/{code:str}", summary="One handling unit", responses=responses(404))
+    async def get_unit(self, db: AsyncConnection, code: Annotated[str, CODE]) -> Feature[UnitProperties]:
+        return await read_feature(db, UNITS, code)

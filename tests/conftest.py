@@ -1,0 +1,98 @@
+"""Shared fixtures: a throwaway PostGIS database with the demo city, Redis, and the API under test."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import asyncpg
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from grid_mgmt.app import create_app
+from grid_mgmt.db.migrate import upgrade
+from grid_mgmt.settings import Settings
+
+SERVER_URL = os.environ.get("GRID_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/grid_mgmt")
+REDIS_URL = os.environ.get("GRID_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _with_db(url: str, name: str) -> str:
+    base = url.rsplit("/", 1)[0]
+    return f"{base}/{name}"
+
+
+def plain(url: str) -> str:
+    """SQLAlchemy URL → asyncpg DSN."""
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+async def create_database(name: str) -> str:
+    """Create an empty database next to the configured one; returns its SQLAlchemy URL."""
+    admin = await asyncpg.connect(plain(_with_db(SERVER_URL, "postgres")))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return _with_db(SERVER_URL, name)
+
+
+async def drop_database(name: str) -> None:
+    admin = await asyncpg.connect(plain(_with_db(SERVER_URL, "postgres")))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+def db_name() -> str:
+    return f"grid_test_{os.getpid()}_{secrets.token_hex(3)}"
+
+
+@pytest.fixture(scope="session")
+async def database_url(db_name: str) -> AsyncIterator[str]:
+    """A migrated throwaway database holding the demo city (never the demo database itself)."""
+    from seeds.load import load_city
+
+    url = await create_database(db_name)
+    await asyncio.to_thread(upgrade, url)
+    await load_city(plain(url), scale="demo")
+    yield url
+    await drop_database(db_name)
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    redis_db = 1 + os.getpid() % 14
+    return replace(Settings(), database_url=database_url, redis_url=REDIS_URL.rsplit("/", 1)[0] + f"/{redis_db}")
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings) -> Litestar:
+    return create_app(settings)
+
+
+@pytest.fixture(scope="session")
+async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    async with AsyncTestClient(app=app) as c:
+        locator = app.state.get("locator")
+        if locator is not None:
+            assert await locator.wait_fresh(60), "grid index did not build"
+        yield c
+
+
+@pytest.fixture
+async def pg(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A direct connection to the test database for asserting on rows."""
+    conn = await asyncpg.connect(plain(database_url))
+    try:
+        yield conn
+    finally:
+        await conn.close()
+

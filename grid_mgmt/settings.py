@@ -71,20 +71,18 @@ def describe() -> list[tuple[str, str, str]]:
     """(environment variable, default, meaning) for every setting — used by `grid-mgmt settings`."""
     import ast
     import inspect
+    import itertools
 
     source = inspect.getsource(Settings)
     docs: dict[str, str] = {}
     tree = ast.parse(source)
     body = tree.body[0].body  # type: ignore[attr-defined]
-    for node, nxt in zip(body, body[1:], strict=False):
-        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            if isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
-                docs[node.target.id] = str(nxt.value.value)
+    for node, nxt in itertools.pairwise(body):
+        named = isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+        if named and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
+            docs[node.target.id] = str(nxt.value.value)
     defaults = Settings()
-    return [
-        (f"GRID_{f.name.upper()}", str(getattr(defaults, f.name)), docs.get(f.name, ""))
-        for f in fields(Settings)
-    ]
+    return [(f"GRID_{f.name.upper()}", str(getattr(defaults, f.name)), docs.get(f.name, "")) for f in fields(Settings)]
 
 
 @lru_cache(maxsize=1)

@@ -5,11 +5,29 @@ from __future__ import annotations
 from grid_mgmt.categories.schemas import CategoryRead
 from grid_mgmt.lib.layers import Filter, LayerSpec
 
-_FIELDS = (
-    "code kind major_code major_name minor_code name name_en standard_ref register_criteria closure_criteria"
-    " geometry_type responsible_unit_kind time_limits duplicate_radius_m duplicate_window_min public subsurface"
-    " pipeline_kinds open311_attributes active updated_at"
-).split()
+_FIELDS = [
+    "code",
+    "kind",
+    "major_code",
+    "major_name",
+    "minor_code",
+    "name",
+    "name_en",
+    "standard_ref",
+    "register_criteria",
+    "closure_criteria",
+    "geometry_type",
+    "responsible_unit_kind",
+    "time_limits",
+    "duplicate_radius_m",
+    "duplicate_window_min",
+    "public",
+    "subsurface",
+    "pipeline_kinds",
+    "open311_attributes",
+    "active",
+    "updated_at",
+]
 
 CATEGORIES = LayerSpec(
     table="category",

@@ -52,7 +52,5 @@ class ComponentController(Controller):
         )
 
     @get("/{code:str}", summary="One component", responses=responses(404))
-    async def get_component(
-        self, db: AsyncConnection, code: Annotated[str, CODE]
-    ) -> Feature[ComponentProperties]:
+    async def get_component(self, db: AsyncConnection, code: Annotated[str, CODE]) -> Feature[ComponentProperties]:
         return await read_feature(db, COMPONENTS, code)

@@ -13,7 +13,7 @@ def make_engine(settings: Settings) -> AsyncEngine:
         settings.database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
-        pool_pre_ping=True,
+        pool_recycle=1800,
         connect_args={"server_settings": {"application_name": "grid-mgmt", "timezone": "UTC"}},
     )
 

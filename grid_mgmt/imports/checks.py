@@ -53,11 +53,14 @@ def _fmt(x: float) -> str:
     return f"{x:.6f}".rstrip("0").rstrip(".")
 
 
-def normalize_geometries(geoms: GeomArray, spec: LayerSpec, problems: Problems, *, check: bool = True) -> GeomArray:
+def normalize_geometries(
+    geoms: GeomArray, spec: LayerSpec, problems: Problems, *, check: bool = True
+) -> tuple[GeomArray, np.ndarray[Any, np.dtype[np.bool_]]]:
     """Geometries of the layer's type (single-part multis unwrapped, polygons promoted) with problems noted.
 
-    Features with a problem keep their geometry in the result; the caller rejects the whole file anyway.
-    With `check` False only presence and type are checked (trusted data; the database still checks validity).
+    Returns the geometries and a mask of those fit for spatial rules (present, right type, valid). Features
+    with a problem keep their geometry in the result; the caller rejects the whole file anyway. With `check`
+    False only presence and type are checked (trusted data; the database still checks validity).
     """
     out: GeomArray = np.array(geoms, dtype=object, copy=True)
     n = len(out)
@@ -97,19 +100,22 @@ def normalize_geometries(geoms: GeomArray, spec: LayerSpec, problems: Problems, 
         name = _TYPE_NAMES.get(int(types[i]), "unknown")
         extra = f" with {parts[i]} parts" if parts[i] > 1 else ""
         problems.add(i, "wrong_geometry_type", f"geometry is a {name}{extra}; a {spec.layer[:-1]} needs a {expected}")
+    usable = present & ~wrong
     if not check:
-        return out
-    candidates = np.flatnonzero(present & ~wrong)
+        return out, usable
+    candidates = np.flatnonzero(usable)
     bad_coords = _check_coordinates(out, candidates, problems)
+    usable[bad_coords] = False
     rest = candidates[~np.isin(candidates, bad_coords)] if bad_coords.size else candidates
     if rest.size:
         valid = shapely.is_valid(out[rest])
         invalid = rest[~valid]
         if invalid.size:
+            usable[invalid] = False
             reasons = shapely.is_valid_reason(out[invalid])
             for i, reason in zip(invalid.tolist(), reasons.tolist(), strict=True):
                 problems.add(i, "invalid_geometry", f"invalid geometry: {reason}")
-    return out
+    return out, usable
 
 
 def _check_coordinates(geoms: GeomArray, idx: np.ndarray[Any, Any], problems: Problems) -> np.ndarray[Any, Any]:
@@ -132,9 +138,15 @@ def _check_coordinates(geoms: GeomArray, idx: np.ndarray[Any, Any], problems: Pr
         if not finite[pos]:
             problems.add(i, "invalid_geometry", "coordinates must be finite numbers (found NaN or infinity)")
             continue
-        hint = "; the coordinates look projected, not lon/lat (wrong --crs?)" if max(abs(x[pos]), abs(y[pos])) > 1000 else ""
+        hint = (
+            "; the coordinates look projected, not lon/lat (wrong --crs?)"
+            if max(abs(x[pos]), abs(y[pos])) > 1000
+            else ""
+        )
         problems.add(
-            i, "invalid_geometry", f"coordinate ({_fmt(x[pos])} {_fmt(y[pos])}) is outside lon [-180, 180] / lat [-90, 90]{hint}"
+            i,
+            "invalid_geometry",
+            f"coordinate ({_fmt(x[pos])} {_fmt(y[pos])}) is outside lon [-180, 180] / lat [-90, 90]{hint}",
         )
     return idx[np.fromiter(first.keys(), dtype=np.int64)]
 

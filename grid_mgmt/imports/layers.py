@@ -64,7 +64,7 @@ class LayerSpec:
     geom_required: bool
     columns: tuple[Column, ...]
     references: tuple[Reference, ...] = ()
-    computed: tuple[tuple[str, str], ...] = ()  # (column, SQL expression over the staged geometry `g`)
+    computed: tuple[tuple[str, str], ...] = ()  # (column, SQL expression over the staged geometry `{g}`)
     defaults: tuple[tuple[str, str], ...] = ()  # (column, SQL default used when the staged value is NULL)
 
     def column(self, name: str) -> Column | None:
@@ -113,7 +113,7 @@ SPECS: dict[str, LayerSpec] = {
             Column("parent_code", max_len=12),
         ),
         references=(Reference("parent_code", "region", what="parent region", self_ref=True),),
-        computed=(("area_m2", "ST_Area(g::geography)"),),
+        computed=(("area_m2", "ST_Area({g}::geography)"),),
     ),
     "grids": LayerSpec(
         layer="grids",
@@ -134,7 +134,7 @@ SPECS: dict[str, LayerSpec] = {
             Column("responsible_body", max_len=100),
         ),
         references=(Reference("community_code", "region", "level = 'community'", what="community"),),
-        computed=(("area_m2", "ST_Area(g::geography)"),),
+        computed=(("area_m2", "ST_Area({g}::geography)"),),
         defaults=(("valid_from", "CURRENT_DATE"),),
     ),
     "components": LayerSpec(

@@ -100,6 +100,7 @@ class Problems:
         self.items: list[Problem] = []
         self.codes = codes
         self._per_kind: Counter[str] = Counter()
+        self.read_errors: set[int] = set()
 
     def __len__(self) -> int:
         return sum(self._per_kind.values())
@@ -108,6 +109,8 @@ class Problems:
         return bool(self._per_kind)
 
     def add(self, index: int | None, kind: str, message: str, code: str | None = None) -> None:
+        if index is not None and index in self.read_errors and kind != "read_error":
+            return  # a feature that could not be read has no other problem worth listing
         self._per_kind[kind] += 1
         if self._per_kind[kind] > MAX_PER_KIND:
             return
@@ -124,7 +127,5 @@ class Problems:
         items = sorted(self.items, key=lambda p: (-1 if p.index is None else p.index, p.kind))
         for kind, n in self._per_kind.items():
             if n > MAX_PER_KIND:
-                items.append(
-                    Problem(None, None, kind, f"… and {n - MAX_PER_KIND:,} more features with this problem")
-                )
+                items.append(Problem(None, None, kind, f"… and {n - MAX_PER_KIND:,} more features with this problem"))
         return items

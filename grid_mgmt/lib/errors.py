@@ -52,7 +52,9 @@ def _body(status: int, detail: str, extra: dict[str, Any] | None = None) -> dict
 
 
 def domain_error_handler(_: Request[Any, Any, Any], exc: DomainError) -> Response[dict[str, Any]]:
-    return Response(_body(exc.status_code, exc.detail, exc.extra), status_code=exc.status_code, media_type=MediaType.JSON)
+    return Response(
+        _body(exc.status_code, exc.detail, exc.extra), status_code=exc.status_code, media_type=MediaType.JSON
+    )
 
 
 def geo_error_handler(_: Request[Any, Any, Any], exc: GeoInputError) -> Response[dict[str, Any]]:
@@ -68,7 +70,7 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
     return Response(_body(500, "internal server error"), status_code=500, media_type=MediaType.JSON)
 
 
-EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+EXCEPTION_HANDLERS: dict[int | type[Exception], Any] = {
     DomainError: domain_error_handler,
     GeoInputError: geo_error_handler,
     Exception: internal_error_handler,

@@ -57,7 +57,7 @@ def _select(spec: LayerSpec[P]) -> str:
     return f"SELECT {spec.key} AS _key, {geom} AS _geojson, {cols} FROM {spec.table} t {spec.joins}"
 
 
-def _to_props(spec: LayerSpec[P], mapping: Mapping[str, Any]) -> P:
+def _to_props(spec: LayerSpec[P], mapping: Any) -> P:
     return msgspec.convert({k: mapping[k] for k in spec.columns}, spec.properties, from_attributes=False)
 
 

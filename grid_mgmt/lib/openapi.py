@@ -14,8 +14,7 @@ from grid_mgmt.lib.schemas import ErrorRead
 def responses(*codes: int) -> dict[int, ResponseSpec]:
     """ResponseSpecs for the error statuses a route can answer with."""
     return {
-        code: ResponseSpec(data_container=ErrorRead, description=ERROR_RESPONSES.get(code, "error"))
-        for code in codes
+        code: ResponseSpec(data_container=ErrorRead, description=ERROR_RESPONSES.get(code, "error")) for code in codes
     }
 
 

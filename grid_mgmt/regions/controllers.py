@@ -88,7 +88,6 @@ class GridController(Controller):
     )
     async def locate(
         self,
-        db: AsyncConnection,
         state: State,
         lon: Annotated[float, Parameter(description="longitude in the given crs")],
         lat: Annotated[float, Parameter(description="latitude in the given crs")],
@@ -96,10 +95,9 @@ class GridController(Controller):
             Literal["wgs84", "gcj02", "bd09"], Parameter(description="coordinate system of lon/lat")
         ] = "wgs84",
     ) -> Response[LocateRead]:
-        body = await service.locate(db, state.get("locator"), lon, lat, crs)
-        return Response(content=body, media_type=MediaType.JSON)
+        body = await service.locate(state.engine, state.get("locator"), lon, lat, crs)
+        return Response(content=body, media_type=MediaType.JSON)  # type: ignore[arg-type]  # pre-encoded
 
     @get("/{code:str}", summary="One unit grid", responses=responses(404))
     async def get_grid(self, db: AsyncConnection, code: Annotated[str, CODE]) -> Feature[GridProperties]:
         return await read_feature(db, GRIDS, code)
-

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from typing import Any
 
 import asyncpg
@@ -62,6 +61,7 @@ class GridLocator:
         self._index: _Index | None = None
         self._stale = True
         self._reload = asyncio.Event()
+        self._fresh = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._listener: asyncpg.Connection | None = None
 
@@ -84,14 +84,13 @@ class GridLocator:
             with contextlib.suppress(Exception):
                 await self._listener.close()
 
-    async def wait_fresh(self, timeout: float = 30.0) -> bool:
+    async def wait_fresh(self, within: float = 30.0) -> bool:
         """For tests and warm-up: wait until the index is built and current."""
-        deadline = time.monotonic() + timeout
-        while not self.fresh and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._fresh.wait(), within)
         return self.fresh
 
-    def lookup(self, lon: float, lat: float) -> bytes | None | bool:
+    def lookup(self, lon: float, lat: float) -> bytes | bool | None:
         """Encoded answer; False when no grid covers the point; None when stale (ask the database)."""
         index = self._index
         if index is None or self._stale:
@@ -101,6 +100,7 @@ class GridLocator:
 
     def _mark_stale(self, *_: Any) -> None:
         self._stale = True
+        self._fresh.clear()
         self._reload.set()
 
     async def _rebuild_loop(self) -> None:
@@ -122,6 +122,7 @@ class GridLocator:
             self._index = index
             if not self._reload.is_set():  # nothing changed while we were building
                 self._stale = False
+                self._fresh.set()
             log.info("grid index ready: %d grids (version %d)", len(rows), version)
 
     async def _check_version(self) -> None:
@@ -144,6 +145,6 @@ class GridLocator:
                 raise
             except Exception:
                 log.warning("grid index watcher lost its connection; retrying", exc_info=True)
-                self._stale = True
+                self._mark_stale()
                 self._listener = None
                 await asyncio.sleep(1.0)

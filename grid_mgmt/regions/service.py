@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import msgspec
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from geo.crs import to_wgs84
 from geo.validate import check_lonlat
@@ -14,26 +14,30 @@ from grid_mgmt.regions import repository as repo
 from grid_mgmt.regions.locator import GridLocator
 
 
-async def _find(conn: AsyncConnection, locator: GridLocator | None, lon: float, lat: float) -> bytes | None:
+async def _find(engine: AsyncEngine, locator: GridLocator | None, lon: float, lat: float) -> bytes | None:
     hit = locator.lookup(lon, lat) if locator is not None else None
     if hit is None:  # no index, or it is catching up with a change: the database answers
-        read = await repo.locate_in_db(conn, lon, lat)
+        async with engine.connect() as conn:
+            read = await repo.locate_in_db(conn, lon, lat)
         return msgspec.json.encode(read) if read is not None else None
-    return hit or None
+    return hit if isinstance(hit, bytes) else None
 
 
 async def locate(
-    conn: AsyncConnection, locator: GridLocator | None, lon: float, lat: float, crs: str = "wgs84"
+    engine: AsyncEngine, locator: GridLocator | None, lon: float, lat: float, crs: str = "wgs84"
 ) -> bytes:
-    """The encoded LocateRead for a point given in `crs`; 422 for bad or swapped coordinates, 404 outside."""
+    """The encoded LocateRead for a point given in `crs`; 422 for bad or swapped coordinates, 404 outside.
+
+    The hot path touches no database connection while the in-process index is fresh.
+    """
     check_lonlat(lon, lat)
     wlon, wlat = to_wgs84(lon, lat, crs)
-    found = await _find(conn, locator, wlon, wlat)
+    found = await _find(engine, locator, wlon, wlat)
     if found is not None:
         return found
     if -90 <= lon <= 90 and math.isfinite(lat):
         slon, slat = to_wgs84(lat, lon, crs)
-        if await _find(conn, locator, slon, slat) is not None:
+        if await _find(engine, locator, slon, slat) is not None:
             raise InvalidInput(
                 f"no unit grid at lon={lon}, lat={lat}; longitude and latitude look swapped "
                 f"(lon={lat}, lat={lon} is inside the city)",

@@ -9,6 +9,7 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import asyncpg
 import redis
@@ -161,11 +162,12 @@ def current_revision(url: str) -> str | None:
 def probe_redis(url: str) -> None:
     """PING the Redis at `url`; raise ServiceError saying why when it does not answer."""
     try:
-        pool_kwargs = redis.connection.parse_url(url)
+        parts = urlsplit(url)
+        port = parts.port or 6379
     except ValueError as exc:
-        raise ServiceError(f"Redis URL {url!r} is invalid: {exc}") from exc
-    host = pool_kwargs.get("host")
-    _tcp_precheck(str(host) if host else None, int(pool_kwargs.get("port") or 6379), "Redis", url)
+        raise ServiceError(f"Redis URL {redact(url)} is invalid: {exc}") from exc
+    if parts.scheme in ("redis", "rediss"):
+        _tcp_precheck(parts.hostname or "localhost", port, "Redis", url)
     client = redis.Redis.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=QUERY_TIMEOUT)
     try:
         if not client.ping():

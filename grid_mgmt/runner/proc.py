@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
+import signal
 import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+
+from grid_mgmt.runner.probe import say
 
 START_TIMEOUT = 60.0
 """Seconds a local server gets to answer after it was started."""
@@ -57,3 +66,58 @@ def tail(path: Path, lines: int = 15) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
+
+
+@dataclass
+class Child:
+    """A named child process running in its own process group (so we decide when and how it stops)."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A preexec function asking Linux to SIGTERM the child when we die (prctl PR_SET_PDEATHSIG)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):
+        return None
+
+    def preexec() -> None:
+        prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+    return preexec
+
+
+def spawn(name: str, cmd: Sequence[str], env: Mapping[str, str]) -> Child:
+    """Start `cmd` as a child in a new session; it gets SIGTERM if this process dies."""
+    process = subprocess.Popen(
+        list(cmd), env=dict(env), stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent()
+    )
+    return Child(name, process)
+
+
+def stop_children(children: Sequence[Child], timeout: float = 15.0) -> None:
+    """SIGTERM every child's process group, wait up to `timeout` seconds, then SIGKILL what is left."""
+    for child in children:
+        if child.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(child.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for child in children:
+        try:
+            child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            say(f"{child.name} did not stop within {timeout:.0f} s; killing it")
+    for child in children:  # the group may hold grandchildren (uvicorn workers) even after the leader exited
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.process.wait(timeout=5)

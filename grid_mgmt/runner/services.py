@@ -42,7 +42,7 @@ class Services:
 
     def describe(self) -> list[str]:
         """One line per service: where it is and why it was chosen."""
-        why = {"configured": "from the environment", "default": "local default", "local": "started under var/"}
+        why = {"configured": "from the environment", "default": "local default", "local": "started locally"}
         return [
             f"database  {redact(self.database_url)}  ({why[self.database_source]})",
             f"redis     {redact(self.redis_url)}  ({why[self.redis_source]})",

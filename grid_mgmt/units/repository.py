@@ -11,8 +11,14 @@ UNITS = LayerSpec(
     properties=UnitProperties,
     geom="t.service_area",
     columns={
-        "code": "t.code", "name": "t.name", "kind": "t.kind", "level": "t.level", "parent_code": "t.parent_code",
-        "region_code": "t.region_code", "phone": "t.phone", "active": "t.active",
+        "code": "t.code",
+        "name": "t.name",
+        "kind": "t.kind",
+        "level": "t.level",
+        "parent_code": "t.parent_code",
+        "region_code": "t.region_code",
+        "phone": "t.phone",
+        "active": "t.active",
         "has_webhook": "t.webhook_url IS NOT NULL",
     },
     filters=(

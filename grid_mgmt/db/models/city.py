@@ -76,9 +76,7 @@ class DutyGridGrid(Base):
     __tablename__ = "duty_grid_grid"
 
     grid_code: Mapped[str] = mapped_column(ForeignKey("grid.code", ondelete="CASCADE"), primary_key=True)
-    duty_grid_code: Mapped[str] = mapped_column(
-        ForeignKey("duty_grid.code", ondelete="CASCADE"), index=True
-    )
+    duty_grid_code: Mapped[str] = mapped_column(ForeignKey("duty_grid.code", ondelete="CASCADE"), index=True)
 
 
 class DutyGridWorker(Base):
@@ -86,10 +84,7 @@ class DutyGridWorker(Base):
 
     __tablename__ = "duty_grid_worker"
 
-    duty_grid_code: Mapped[str] = mapped_column(
-        ForeignKey("duty_grid.code", ondelete="CASCADE"), primary_key=True
-    )
+    duty_grid_code: Mapped[str] = mapped_column(ForeignKey("duty_grid.code", ondelete="CASCADE"), primary_key=True)
     user_id: Mapped[int] = mapped_column(
         Integer, ForeignKey("app_user.id", ondelete="CASCADE"), primary_key=True, index=True
     )
-

@@ -22,9 +22,7 @@ class Component(Base):
     __tablename__ = "component"
     __table_args__ = (
         CheckConstraint("code ~ '^[0-9]{16,17}$'", name="code_format"),
-        CheckConstraint(
-            f"status IN ({', '.join(repr(s) for s in COMPONENT_STATUSES)})", name="status"
-        ),
+        CheckConstraint(f"status IN ({', '.join(repr(s) for s in COMPONENT_STATUSES)})", name="status"),
         CheckConstraint("accuracy_class IS NULL OR accuracy_class IN ('A', 'B', 'C')", name="accuracy"),
         CheckConstraint("ST_IsValid(geom)", name="geom_valid"),
         Index("ix_component_geog", text("(geom::geography)"), postgresql_using="gist"),

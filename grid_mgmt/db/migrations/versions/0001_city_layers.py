@@ -34,19 +34,13 @@ def upgrade() -> None:
         sa.Column("closure_criteria", sa.Text(), nullable=True),
         sa.Column("geometry_type", sa.String(length=20), nullable=True),
         sa.Column("responsible_unit_kind", sa.String(length=30), nullable=True),
-        sa.Column(
-            "time_limits", postgresql.JSONB(astext_type=sa.Text()), server_default="{}", nullable=False
-        ),
+        sa.Column("time_limits", postgresql.JSONB(astext_type=sa.Text()), server_default="{}", nullable=False),
         sa.Column("duplicate_radius_m", sa.Integer(), server_default="30", nullable=False),
         sa.Column("duplicate_window_min", sa.Integer(), server_default="1440", nullable=False),
         sa.Column("public", sa.Boolean(), server_default="false", nullable=False),
         sa.Column("subsurface", sa.Boolean(), server_default="false", nullable=False),
-        sa.Column(
-            "pipeline_kinds", postgresql.ARRAY(sa.String(length=20)), server_default="{}", nullable=False
-        ),
-        sa.Column(
-            "open311_attributes", postgresql.JSONB(astext_type=sa.Text()), server_default="[]", nullable=False
-        ),
+        sa.Column("pipeline_kinds", postgresql.ARRAY(sa.String(length=20)), server_default="{}", nullable=False),
+        sa.Column("open311_attributes", postgresql.JSONB(astext_type=sa.Text()), server_default="[]", nullable=False),
         sa.Column("active", sa.Boolean(), server_default="true", nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.CheckConstraint("code ~ '^[CE][0-9]{4,5}$'", name=op.f("ck_category_code_format")),
@@ -108,9 +102,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=100), nullable=False),
         sa.Column("community_code", sa.String(length=12), nullable=True),
         sa.CheckConstraint("code ~ '^[0-9A-Za-z_-]{2,32}$'", name=op.f("ck_duty_grid_code_format")),
-        sa.ForeignKeyConstraint(
-            ["community_code"], ["region.code"], name=op.f("fk_duty_grid_community_code_region")
-        ),
+        sa.ForeignKeyConstraint(["community_code"], ["region.code"], name=op.f("fk_duty_grid_community_code_region")),
         sa.PrimaryKeyConstraint("code", name=op.f("pk_duty_grid")),
     )
     op.create_index(op.f("ix_duty_grid_community_code"), "duty_grid", ["community_code"], unique=False)
@@ -142,9 +134,7 @@ def upgrade() -> None:
         sa.CheckConstraint("ST_IsValid(geom)", name=op.f("ck_grid_geom_valid")),
         sa.CheckConstraint("left(code, 12) = community_code", name=op.f("ck_grid_in_community")),
         sa.CheckConstraint("valid_to IS NULL OR valid_to >= valid_from", name=op.f("ck_grid_validity")),
-        sa.ForeignKeyConstraint(
-            ["community_code"], ["region.code"], name=op.f("fk_grid_community_code_region")
-        ),
+        sa.ForeignKeyConstraint(["community_code"], ["region.code"], name=op.f("fk_grid_community_code_region")),
         sa.PrimaryKeyConstraint("code", name=op.f("pk_grid")),
     )
     op.create_geospatial_index(
@@ -182,9 +172,7 @@ def upgrade() -> None:
         ),
         sa.CheckConstraint("(level = 1) = (parent_code IS NULL)", name=op.f("ck_unit_root_level")),
         sa.CheckConstraint("level BETWEEN 1 AND 3", name=op.f("ck_unit_level")),
-        sa.CheckConstraint(
-            "service_area IS NULL OR ST_IsValid(service_area)", name=op.f("ck_unit_area_valid")
-        ),
+        sa.CheckConstraint("service_area IS NULL OR ST_IsValid(service_area)", name=op.f("ck_unit_area_valid")),
         sa.ForeignKeyConstraint(["parent_code"], ["unit.code"], name=op.f("fk_unit_parent_code_unit")),
         sa.ForeignKeyConstraint(["region_code"], ["region.code"], name=op.f("fk_unit_region_code_region")),
         sa.PrimaryKeyConstraint("code", name=op.f("pk_unit")),
@@ -220,9 +208,7 @@ def upgrade() -> None:
             name=op.f("ck_app_user_roles"),
         ),
         sa.CheckConstraint("username ~ '^[A-Za-z0-9_.@-]{2,64}$'", name=op.f("ck_app_user_username_format")),
-        sa.ForeignKeyConstraint(
-            ["district_code"], ["region.code"], name=op.f("fk_app_user_district_code_region")
-        ),
+        sa.ForeignKeyConstraint(["district_code"], ["region.code"], name=op.f("fk_app_user_district_code_region")),
         sa.ForeignKeyConstraint(["unit_code"], ["unit.code"], name=op.f("fk_app_user_unit_code_unit")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_app_user")),
         sa.UniqueConstraint("username", name=op.f("uq_app_user_username")),
@@ -265,16 +251,12 @@ def upgrade() -> None:
             name=op.f("ck_component_status"),
         ),
         sa.CheckConstraint("ST_IsValid(geom)", name=op.f("ck_component_geom_valid")),
-        sa.ForeignKeyConstraint(
-            ["category_code"], ["category.code"], name=op.f("fk_component_category_code_category")
-        ),
+        sa.ForeignKeyConstraint(["category_code"], ["category.code"], name=op.f("fk_component_category_code_category")),
         sa.ForeignKeyConstraint(["grid_code"], ["grid.code"], name=op.f("fk_component_grid_code_grid")),
         sa.ForeignKeyConstraint(
             ["maintainer_unit_code"], ["unit.code"], name=op.f("fk_component_maintainer_unit_code_unit")
         ),
-        sa.ForeignKeyConstraint(
-            ["owner_unit_code"], ["unit.code"], name=op.f("fk_component_owner_unit_code_unit")
-        ),
+        sa.ForeignKeyConstraint(["owner_unit_code"], ["unit.code"], name=op.f("fk_component_owner_unit_code_unit")),
         sa.ForeignKeyConstraint(
             ["supervisor_unit_code"], ["unit.code"], name=op.f("fk_component_supervisor_unit_code_unit")
         ),
@@ -292,9 +274,7 @@ def upgrade() -> None:
         postgresql_using="gist",
     )
     op.create_index(op.f("ix_component_grid_code"), "component", ["grid_code"], unique=False)
-    op.create_index(
-        op.f("ix_component_maintainer_unit_code"), "component", ["maintainer_unit_code"], unique=False
-    )
+    op.create_index(op.f("ix_component_maintainer_unit_code"), "component", ["maintainer_unit_code"], unique=False)
     op.create_table(
         "duty_grid_grid",
         sa.Column("grid_code", sa.String(length=15), nullable=False),
@@ -310,9 +290,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("grid_code", name=op.f("pk_duty_grid_grid")),
     )
-    op.create_index(
-        op.f("ix_duty_grid_grid_duty_grid_code"), "duty_grid_grid", ["duty_grid_code"], unique=False
-    )
+    op.create_index(op.f("ix_duty_grid_grid_duty_grid_code"), "duty_grid_grid", ["duty_grid_code"], unique=False)
     op.create_geospatial_table(
         "pipeline",
         sa.Column("code", sa.String(length=40), nullable=False),
@@ -347,9 +325,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["maintainer_unit_code"], ["unit.code"], name=op.f("fk_pipeline_maintainer_unit_code_unit")
         ),
-        sa.ForeignKeyConstraint(
-            ["owner_unit_code"], ["unit.code"], name=op.f("fk_pipeline_owner_unit_code_unit")
-        ),
+        sa.ForeignKeyConstraint(["owner_unit_code"], ["unit.code"], name=op.f("fk_pipeline_owner_unit_code_unit")),
         sa.PrimaryKeyConstraint("code", name=op.f("pk_pipeline")),
     )
     op.create_geospatial_index(
@@ -363,9 +339,7 @@ def upgrade() -> None:
         postgresql_using="gist",
     )
     op.create_index(op.f("ix_pipeline_kind"), "pipeline", ["kind"], unique=False)
-    op.create_index(
-        op.f("ix_pipeline_maintainer_unit_code"), "pipeline", ["maintainer_unit_code"], unique=False
-    )
+    op.create_index(op.f("ix_pipeline_maintainer_unit_code"), "pipeline", ["maintainer_unit_code"], unique=False)
     op.create_table(
         "duty_grid_worker",
         sa.Column("duty_grid_code", sa.String(length=32), nullable=False),
@@ -396,9 +370,7 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_pipeline_maintainer_unit_code"), table_name="pipeline")
     op.drop_index(op.f("ix_pipeline_kind"), table_name="pipeline")
     op.drop_index("ix_pipeline_geog", table_name="pipeline", postgresql_using="gist")
-    op.drop_geospatial_index(
-        "idx_pipeline_geom", table_name="pipeline", postgresql_using="gist", column_name="geom"
-    )
+    op.drop_geospatial_index("idx_pipeline_geom", table_name="pipeline", postgresql_using="gist", column_name="geom")
     op.drop_geospatial_table("pipeline")
     op.drop_index(op.f("ix_duty_grid_grid_duty_grid_code"), table_name="duty_grid_grid")
     op.drop_table("duty_grid_grid")
@@ -406,9 +378,7 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_component_grid_code"), table_name="component")
     op.drop_index("ix_component_geog", table_name="component", postgresql_using="gist")
     op.drop_index(op.f("ix_component_category_code"), table_name="component")
-    op.drop_geospatial_index(
-        "idx_component_geom", table_name="component", postgresql_using="gist", column_name="geom"
-    )
+    op.drop_geospatial_index("idx_component_geom", table_name="component", postgresql_using="gist", column_name="geom")
     op.drop_geospatial_table("component")
     op.drop_index(op.f("ix_app_user_unit_code"), table_name="app_user")
     op.drop_table("app_user")
@@ -426,9 +396,7 @@ def downgrade() -> None:
     op.drop_table("duty_grid")
     op.drop_index(op.f("ix_region_parent_code"), table_name="region")
     op.drop_index(op.f("ix_region_level"), table_name="region")
-    op.drop_geospatial_index(
-        "idx_region_geom", table_name="region", postgresql_using="gist", column_name="geom"
-    )
+    op.drop_geospatial_index("idx_region_geom", table_name="region", postgresql_using="gist", column_name="geom")
     op.drop_geospatial_table("region")
     op.drop_index(op.f("ix_category_kind"), table_name="category")
     op.drop_table("category")

@@ -7,6 +7,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from typing import Any
 
 import asyncpg
 import pytest
@@ -50,6 +51,15 @@ async def drop_database(name: str) -> None:
         await admin.close()
 
 
+async def wait_fresh(locator: Any, within: float = 30.0) -> bool:
+    """Poll the app's grid index from the test loop (the app runs on the test client's own loop)."""
+    for _ in range(int(within / 0.02)):
+        if locator.fresh:
+            return True
+        await asyncio.sleep(0.02)
+    return bool(locator.fresh)
+
+
 @pytest.fixture(scope="session")
 def db_name() -> str:
     return f"grid_test_{os.getpid()}_{secrets.token_hex(3)}"
@@ -83,7 +93,7 @@ async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
     async with AsyncTestClient(app=app) as c:
         locator = app.state.get("locator")
         if locator is not None:
-            assert await locator.wait_fresh(60), "grid index did not build"
+            assert await wait_fresh(locator, 60), "grid index did not build"
         yield c
 
 
@@ -95,4 +105,3 @@ async def pg(database_url: str) -> AsyncIterator[asyncpg.Connection]:
         yield conn
     finally:
         await conn.close()
-

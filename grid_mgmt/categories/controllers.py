@@ -6,14 +6,13 @@ from typing import Annotated, Literal
 
 from litestar import Controller, get
 from litestar.params import Parameter
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grid_mgmt.categories.repository import CATEGORIES
 from grid_mgmt.categories.schemas import CategoryRead
+from grid_mgmt.lib.deps import DB, AppSettings
 from grid_mgmt.lib.layers import get_one, read_items
 from grid_mgmt.lib.openapi import CODE, CURSOR, LIMIT, responses
 from grid_mgmt.lib.schemas import ItemPage
-from grid_mgmt.settings import Settings
 
 
 class CategoryController(Controller):
@@ -25,8 +24,8 @@ class CategoryController(Controller):
     @get("/", summary="List classes", responses=responses(400, 422))
     async def list_categories(
         self,
-        db: AsyncConnection,
-        settings: Settings,
+        db: DB,
+        settings: AppSettings,
         limit: LIMIT = None,
         cursor: CURSOR = None,
         kind: Annotated[Literal["component", "event"] | None, Parameter(description="kind")] = None,
@@ -39,6 +38,6 @@ class CategoryController(Controller):
         return await read_items(db, CATEGORIES, filters=filters, cursor=cursor, limit=limit, settings=settings)
 
     @get("/{code:str}", summary="One class", responses=responses(404))
-    async def get_category(self, db: AsyncConnection, code: Annotated[str, CODE]) -> CategoryRead:
+    async def get_category(self, db: DB, code: Annotated[str, CODE]) -> CategoryRead:
         _, _, read = await get_one(db, CATEGORIES, code)
         return read

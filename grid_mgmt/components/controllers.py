@@ -6,14 +6,13 @@ from typing import Annotated, Literal
 
 from litestar import Controller, get
 from litestar.params import Parameter
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grid_mgmt.components.repository import COMPONENTS
 from grid_mgmt.components.schemas import ComponentProperties
+from grid_mgmt.lib.deps import DB, AppSettings
 from grid_mgmt.lib.layers import read_collection, read_feature
 from grid_mgmt.lib.openapi import BBOX, CODE, CURSOR, LIMIT, responses
 from grid_mgmt.lib.schemas import Feature, FeatureCollection
-from grid_mgmt.settings import Settings
 
 Status = Literal["intact", "damaged", "missing", "abandoned", "removed"]
 
@@ -27,8 +26,8 @@ class ComponentController(Controller):
     @get("/", summary="List components", responses=responses(400, 422))
     async def list_components(
         self,
-        db: AsyncConnection,
-        settings: Settings,
+        db: DB,
+        settings: AppSettings,
         limit: LIMIT = None,
         cursor: CURSOR = None,
         bbox: BBOX = None,
@@ -52,5 +51,5 @@ class ComponentController(Controller):
         )
 
     @get("/{code:str}", summary="One component", responses=responses(404))
-    async def get_component(self, db: AsyncConnection, code: Annotated[str, CODE]) -> Feature[ComponentProperties]:
+    async def get_component(self, db: DB, code: Annotated[str, CODE]) -> Feature[ComponentProperties]:
         return await read_feature(db, COMPONENTS, code)

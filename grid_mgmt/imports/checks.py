@@ -130,7 +130,7 @@ def _check_coordinates(geoms: GeomArray, idx: np.ndarray[Any, Any], problems: Pr
     if in_range.all():
         return np.empty(0, dtype=np.int64)
     bad_pos = np.flatnonzero(~in_range)
-    first = {}
+    first: dict[int, int] = {}
     for pos in bad_pos.tolist():
         first.setdefault(int(owner[pos]), pos)
     for local, pos in first.items():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import numpy as np
@@ -28,6 +28,7 @@ class Batch:
     problems: Problems
     good_code: list[bool] = field(default_factory=list)  # code present and well formed
     unknown: dict[str, set[str]] = field(default_factory=dict)  # column -> referenced codes that do not exist
+    referenced: dict[str, list[str]] = field(default_factory=dict)  # column -> referenced codes that exist
 
     @property
     def size(self) -> int:
@@ -52,8 +53,12 @@ async def derive(conn: asyncpg.Connection, batch: Batch) -> None:
     layer = batch.spec.layer
     codes = [c if ok else None for c, ok in zip(batch.codes, batch.good_code, strict=True)]
     if layer == "regions":
-        _derive(batch, "level", [None if c is None else REGION_LEVELS_BY_LENGTH[len(c)] for c in codes],
-                "level {given!r} does not match the {derived}-level code {code}")
+        _derive(
+            batch,
+            "level",
+            [None if c is None else REGION_LEVELS_BY_LENGTH[len(c)] for c in codes],
+            "level {given!r} does not match the {derived}-level code {code}",
+        )
         parents = batch.columns.get("parent_code")
         derived = [None if c is None or len(c) == 6 else c[:-3] for c in codes]
         if parents is None:
@@ -65,11 +70,19 @@ async def derive(conn: asyncpg.Connection, batch: Batch) -> None:
                 elif c is not None and (len(p) not in (6, 9) or len(p) >= len(c) or not c.startswith(p)):
                     batch.problems.add(i, "bad_value", f"parent_code {p} is not a district or street prefix of {c}")
     elif layer == "grids":
-        _derive(batch, "community_code", [None if c is None else c[:12] for c in codes],
-                "community_code {given} does not match the first 12 digits of code {code}")
+        _derive(
+            batch,
+            "community_code",
+            [None if c is None else c[:12] for c in codes],
+            "community_code {given} does not match the first 12 digits of code {code}",
+        )
     elif layer == "components":
-        _derive(batch, "category_code", [None if c is None else "C" + c[6:-6] for c in codes],
-                "category_code {given} does not match the class in code {code} ({derived})")
+        _derive(
+            batch,
+            "category_code",
+            [None if c is None else "C" + c[6:-6] for c in codes],
+            "category_code {given} does not match the class in code {code} ({derived})",
+        )
     elif layer == "units":
         await _unit_levels(conn, batch)
 
@@ -85,14 +98,11 @@ async def _unit_levels(conn: asyncpg.Connection, batch: Batch) -> None:
 
         def level_of(i: int, depth: int = 0) -> int | None:
             if levels[i] is not None or depth > 3:
-                return levels[i]
+                return cast(int | None, levels[i])
             parent = parents[i]
             if parent is None:
                 return 1
-            if parent in in_file:
-                up = level_of(in_file[parent], depth + 1)
-            else:
-                up = db_levels.get(parent)
+            up = level_of(in_file[parent], depth + 1) if parent in in_file else db_levels.get(parent)
             return None if up is None else up + 1
 
         for i in range(batch.size):
@@ -130,7 +140,9 @@ async def _grids_in_communities(conn: asyncpg.Connection, batch: Batch) -> None:
     except GEOSException:  # only reachable when geometry checks were switched off
         valid = shapely.is_valid(batch.geoms[idx]) & shapely.is_valid(pair)
         for i in idx[~valid].tolist():
-            batch.problems.add(i, "invalid_geometry", "invalid geometry: " + str(shapely.is_valid_reason(batch.geoms[i])))
+            batch.problems.add(
+                i, "invalid_geometry", "invalid geometry: " + str(shapely.is_valid_reason(batch.geoms[i]))
+            )
         idx, pair = idx[valid], pair[valid]
         outside, area = spatial.outside_area_m2(batch.geoms[idx], pair)
     for k in np.flatnonzero((outside > spatial.MAX_OUTSIDE_M2) | (outside > spatial.MAX_OUTSIDE_SHARE * area)).tolist():
@@ -160,18 +172,20 @@ async def _assign_grids(conn: asyncpg.Connection, batch: Batch) -> None:
     grid_codes, grid_geoms = await repository.load_grids(conn, bounds)
     found = spatial.assign_grids(points, grid_geoms)
     ok = found >= 0
-    codes_arr = np.array(grid_codes + [None], dtype=object)
+    codes_arr = np.array([*grid_codes, None], dtype=object)
     assigned = codes_arr[np.where(ok, found, len(grid_codes))]
     if ok.all() and len(need) == batch.size:
         batch.columns["grid_code"] = assigned.tolist()
     else:
         for i, code in zip(need.tolist(), assigned.tolist(), strict=True):
             given[i] = code
+    batch.referenced["grid_code"] = sorted({g for g in batch.columns["grid_code"] if g is not None})
     for k in np.flatnonzero(~ok).tolist():
         batch.problems.add(
             int(need[k]),
             "outside_grids",
-            f"the component at ({xs[k]:.6f} {ys[k]:.6f}) lies in no current unit grid; give grid_code or fix its position",
+            f"the component at ({xs[k]:.6f} {ys[k]:.6f}) lies in no current unit grid;"
+            " give its grid_code or fix its position",
         )
 
 

@@ -60,7 +60,7 @@ async def import_layer(
         if len(values) != n:
             raise ValueError(f"column {name!r} has {len(values)} values for {n} geometries")
 
-    def report(batch: rules.Batch | None, problems: Problems, inserted: int = 0, updated: int = 0) -> ImportReport:
+    def report(problems: Problems, inserted: int = 0, updated: int = 0) -> ImportReport:
         return ImportReport(
             layer=layer,
             total=n,
@@ -76,21 +76,21 @@ async def import_layer(
     try:
         batch, problems = await _validate(conn, spec, data, geoms, check_geometry, progress)
         if batch is None or problems:
-            return report(batch, problems)
+            return report(problems)
         if dry_run:
             updated = await repository.count_existing(conn, spec.table, batch.codes)
-            return report(batch, problems, n - updated, updated)
+            return report(problems, n - updated, updated)
         columns = {c: batch.columns[c] for c in spec.column_names if c in batch.columns}
         wkb = _wkb(batch.geoms)
         try:
             async with conn.transaction():
-                await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"grid_mgmt.import.{spec.table}")
-                bulk = await repository.use_bulk_mode(conn, spec.table, n)
-                inserted, updated = await repository.write(conn, spec, columns, wkb, bulk=bulk, progress=progress)
+                inserted, updated = await repository.write(
+                    conn, spec, columns, wkb, batch.referenced, progress=progress
+                )
         except (asyncpg.PostgresError, asyncpg.DataError) as exc:
             problems.add(*_from_database(exc, batch.codes))
-            return report(batch, problems)
-        return report(batch, problems, inserted, updated)
+            return report(problems)
+        return report(problems, inserted, updated)
     finally:
         await conn.close()
 
@@ -114,14 +114,18 @@ async def _validate(
     if progress:
         progress("validating", 0, _VALIDATION_STEPS)
     raw_codes = data.columns.get("code")
-    codes = as_text(raw_codes) if raw_codes is not None else [None] * len(geoms)
+    codes: list[str | None] = as_text(raw_codes) if raw_codes is not None else [None] * len(geoms)
     problems = Problems(codes)
     for index, message in sorted(data.errors.items()):
-        problems.add(int(index), "read_error", message)
-        problems.read_errors.add(int(index))
+        kind = _read_error_kind(message, spec)
+        if kind is not None:
+            problems.add(int(index), kind, message)
+            problems.read_errors.add(int(index))
     missing = [c.name for c in spec.columns if c.required and c.name not in data.columns]
     for name in missing:
-        problems.add(None, "missing_field", f"the file has no {name!r} column (map a field to it: --field-map {name}=FIELD)")
+        problems.add(
+            None, "missing_field", f"the file has no {name!r} column (map a field to it: --field-map {name}=FIELD)"
+        )
     if "code" in missing:
         return None, problems
     batch = rules.Batch(spec, codes, {"code": codes}, geoms, np.zeros(len(geoms), dtype=bool), problems)
@@ -165,12 +169,25 @@ async def _check_references(conn: asyncpg.Connection, batch: rules.Batch) -> Non
         found = await repository.existing_codes(conn, ref.table, sorted(wanted), ref.where)
         unknown = wanted - found
         batch.unknown[ref.column] = unknown
+        batch.referenced[ref.column] = sorted(found)
         if not unknown:
             continue
         where = " nor in this file" if ref.self_ref else ""
         for i, v in enumerate(values):
             if v in unknown:
-                batch.problems.add(i, "unknown_reference", f"{ref.column}: {ref.what} {v} is not in the database{where}")
+                batch.problems.add(
+                    i, "unknown_reference", f"{ref.column}: there is no {ref.what} {v} in the database{where}"
+                )
+
+
+def _read_error_kind(message: str, spec: LayerSpec) -> str | None:
+    """The problem kind of a reader's per-feature message; None for a missing geometry the layer allows."""
+    text = message.lower()
+    if text in ("missing geometry", "empty geometry"):
+        return "missing_field" if spec.geom_required else None
+    if text.startswith(("invalid geometry", "coordinates", "unreadable geometry")):
+        return "invalid_geometry"
+    return "read_error"
 
 
 def _wkb(geoms: GeomArray) -> list[bytes | None] | None:

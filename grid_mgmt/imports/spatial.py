@@ -35,9 +35,14 @@ def assign_grids(points: GeomArray, grid_geoms: GeomArray) -> np.ndarray[Any, np
     result = np.full(n, -1, dtype=np.int64)
     if n == 0 or len(grid_geoms) == 0:
         return result
-    tree = shapely.STRtree(grid_geoms)
+    tree = shapely.STRtree(grid_geoms, node_capacity=4)
     present = np.flatnonzero(~shapely.is_missing(points))
-    src, hit = tree.query(points[present], predicate="intersects")
+    src, hit = tree.query(points[present])  # bounding boxes; exact test below (faster than predicate=)
+    shapely.prepare(grid_geoms)
+    inside = shapely.intersects_xy(
+        grid_geoms[hit], shapely.get_x(points[present])[src], shapely.get_y(points[present])[src]
+    )
+    src, hit = src[inside], hit[inside]
     if src.size == 0:
         return result
     best = np.full(len(present), np.iinfo(np.int64).max, dtype=np.int64)

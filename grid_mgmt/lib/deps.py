@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grid_mgmt.settings import Settings
@@ -20,3 +21,10 @@ def provide_settings(state: State) -> Settings:
     """The settings the app was built with."""
     settings: Settings = state.settings
     return settings
+
+
+DB = NamedDependency[AsyncConnection]
+"""A handler parameter `db: DB` receives the request's connection."""
+
+AppSettings = NamedDependency[Settings]
+"""A handler parameter `settings: AppSettings` receives the app's settings."""

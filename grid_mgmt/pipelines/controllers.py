@@ -6,14 +6,13 @@ from typing import Annotated
 
 from litestar import Controller, get
 from litestar.params import Parameter
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from grid_mgmt.lib.deps import DB, AppSettings
 from grid_mgmt.lib.layers import read_collection, read_feature
 from grid_mgmt.lib.openapi import BBOX, CODE, CURSOR, LIMIT, responses
 from grid_mgmt.lib.schemas import Feature, FeatureCollection
 from grid_mgmt.pipelines.repository import PIPELINES
 from grid_mgmt.pipelines.schemas import PipelineKind, PipelineProperties
-from grid_mgmt.settings import Settings
 
 
 class PipelineController(Controller):
@@ -25,8 +24,8 @@ class PipelineController(Controller):
     @get("/", summary="List pipeline segments", responses=responses(400, 422))
     async def list_pipelines(
         self,
-        db: AsyncConnection,
-        settings: Settings,
+        db: DB,
+        settings: AppSettings,
         limit: LIMIT = None,
         cursor: CURSOR = None,
         bbox: BBOX = None,
@@ -40,5 +39,5 @@ class PipelineController(Controller):
         )
 
     @get("/{code:str}", summary="One pipeline segment", responses=responses(404))
-    async def get_pipeline(self, db: AsyncConnection, code: Annotated[str, CODE]) -> Feature[PipelineProperties]:
+    async def get_pipeline(self, db: DB, code: Annotated[str, CODE]) -> Feature[PipelineProperties]:
         return await read_feature(db, PIPELINES, code)

@@ -7,15 +7,14 @@ from typing import Annotated, Literal
 from litestar import Controller, MediaType, Response, get
 from litestar.datastructures import State
 from litestar.params import Parameter
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from grid_mgmt.lib.deps import DB, AppSettings
 from grid_mgmt.lib.layers import read_collection, read_feature
 from grid_mgmt.lib.openapi import BBOX, CODE, CURSOR, LIMIT, responses
 from grid_mgmt.lib.schemas import Feature, FeatureCollection
 from grid_mgmt.regions import service
 from grid_mgmt.regions.repository import GRIDS, REGIONS
 from grid_mgmt.regions.schemas import GridProperties, LocateRead, RegionProperties
-from grid_mgmt.settings import Settings
 
 
 class RegionController(Controller):
@@ -27,8 +26,8 @@ class RegionController(Controller):
     @get("/", summary="List administrative areas", responses=responses(400, 422))
     async def list_regions(
         self,
-        db: AsyncConnection,
-        settings: Settings,
+        db: DB,
+        settings: AppSettings,
         limit: LIMIT = None,
         cursor: CURSOR = None,
         bbox: BBOX = None,
@@ -42,7 +41,7 @@ class RegionController(Controller):
         )
 
     @get("/{code:str}", summary="One administrative area", responses=responses(404))
-    async def get_region(self, db: AsyncConnection, code: Annotated[str, CODE]) -> Feature[RegionProperties]:
+    async def get_region(self, db: DB, code: Annotated[str, CODE]) -> Feature[RegionProperties]:
         return await read_feature(db, REGIONS, code)
 
 
@@ -55,8 +54,8 @@ class GridController(Controller):
     @get("/", summary="List unit grids", responses=responses(400, 422))
     async def list_grids(
         self,
-        db: AsyncConnection,
-        settings: Settings,
+        db: DB,
+        settings: AppSettings,
         limit: LIMIT = None,
         cursor: CURSOR = None,
         bbox: BBOX = None,
@@ -99,5 +98,5 @@ class GridController(Controller):
         return Response(content=body, media_type=MediaType.JSON)  # type: ignore[arg-type]  # pre-encoded
 
     @get("/{code:str}", summary="One unit grid", responses=responses(404))
-    async def get_grid(self, db: AsyncConnection, code: Annotated[str, CODE]) -> Feature[GridProperties]:
+    async def get_grid(self, db: DB, code: Annotated[str, CODE]) -> Feature[GridProperties]:
         return await read_feature(db, GRIDS, code)

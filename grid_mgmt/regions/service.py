@@ -8,6 +8,7 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from geo.crs import to_wgs84
+from geo.errors import GeoInputError
 from geo.validate import check_lonlat
 from grid_mgmt.lib.errors import InvalidInput, NotFound
 from grid_mgmt.regions import repository as repo
@@ -23,24 +24,34 @@ async def _find(engine: AsyncEngine, locator: GridLocator | None, lon: float, la
     return hit if isinstance(hit, bytes) else None
 
 
-async def locate(
-    engine: AsyncEngine, locator: GridLocator | None, lon: float, lat: float, crs: str = "wgs84"
-) -> bytes:
+async def locate(engine: AsyncEngine, locator: GridLocator | None, lon: float, lat: float, crs: str = "wgs84") -> bytes:
     """The encoded LocateRead for a point given in `crs`; 422 for bad or swapped coordinates, 404 outside.
 
     The hot path touches no database connection while the in-process index is fresh.
     """
-    check_lonlat(lon, lat)
+    try:
+        check_lonlat(lon, lat)
+    except GeoInputError:
+        await _refuse_if_swapped(engine, locator, lon, lat, crs)
+        raise
     wlon, wlat = to_wgs84(lon, lat, crs)
     found = await _find(engine, locator, wlon, wlat)
     if found is not None:
         return found
-    if -90 <= lon <= 90 and math.isfinite(lat):
-        slon, slat = to_wgs84(lat, lon, crs)
-        if await _find(engine, locator, slon, slat) is not None:
-            raise InvalidInput(
-                f"no unit grid at lon={lon}, lat={lat}; longitude and latitude look swapped "
-                f"(lon={lat}, lat={lon} is inside the city)",
-                extra={"field": "lon"},
-            )
+    await _refuse_if_swapped(engine, locator, lon, lat, crs)
     raise NotFound(f"no unit grid covers lon={lon}, lat={lat} ({crs}); the point is outside the managed area")
+
+
+async def _refuse_if_swapped(
+    engine: AsyncEngine, locator: GridLocator | None, lon: float, lat: float, crs: str
+) -> None:
+    """422 saying so when (lat, lon) would be inside the city."""
+    if not (math.isfinite(lon) and math.isfinite(lat) and -90 <= lon <= 90 and -180 <= lat <= 180):
+        return
+    slon, slat = to_wgs84(lat, lon, crs)
+    if await _find(engine, locator, slon, slat) is not None:
+        raise InvalidInput(
+            f"no unit grid at lon={lon}, lat={lat}; longitude and latitude look swapped "
+            f"(lon={lat}, lat={lon} is inside the city)",
+            extra={"field": "lon"},
+        )

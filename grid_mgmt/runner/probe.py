@@ -104,7 +104,7 @@ def probe_postgres(url: str) -> PgInfo:
     _tcp_precheck(parsed.host, parsed.port or 5432, "PostgreSQL", url)
     try:
         return run_sync(lambda: _probe_postgres(parsed))
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+    except Exception as exc:  # any failure means: not usable, say why
         raise ServiceError(f"PostgreSQL at {redact(url)}: {type(exc).__name__}: {exc}") from exc
 
 
@@ -135,7 +135,7 @@ def ensure_database(url: str) -> bool:
     parsed = make_url(url)
     try:
         return run_sync(lambda: _create_database(parsed))
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+    except Exception as exc:  # any failure means: not usable, say why
         raise ServiceError(f"cannot create database {parsed.database!r} at {redact(url)}: {exc}") from exc
 
 
@@ -155,7 +155,7 @@ def current_revision(url: str) -> str | None:
     parsed = make_url(url)
     try:
         return run_sync(lambda: _current_revision(parsed))
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+    except Exception as exc:  # any failure means: not usable, say why
         raise ServiceError(f"PostgreSQL at {redact(url)}: {type(exc).__name__}: {exc}") from exc
 
 
@@ -172,7 +172,9 @@ def probe_redis(url: str) -> None:
     try:
         if not client.ping():
             raise ServiceError(f"Redis at {redact(url)} did not answer PING")
-    except redis.RedisError as exc:
+    except ServiceError:
+        raise
+    except Exception as exc:  # any failure means: not usable, say why
         raise ServiceError(f"Redis at {redact(url)}: {type(exc).__name__}: {exc}") from exc
     finally:
         client.close()

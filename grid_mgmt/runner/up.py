@@ -42,8 +42,8 @@ READY_TIMEOUT = 60.0
 """Seconds the API gets to accept connections before `up` prints its banner anyway."""
 
 
-class Stop(Exception):
-    """SIGINT or SIGTERM arrived: wind down and exit 0."""
+class Stop(BaseException):
+    """SIGINT or SIGTERM arrived: wind down and exit 0 (a BaseException, so `except Exception` cannot eat it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,23 +75,27 @@ def module_available(target: str) -> bool:
         return False
 
 
-def demo_logins() -> list[str]:
-    """Demo usernames (all with password `demo`): from seeds.cli.demo_logins() when it exists."""
+def demo_logins() -> list[tuple[str, ...]]:
+    """Demo logins (all with password `demo`) as rows (username, role, what for, …) from seeds.cli.demo_logins().
+
+    Falls back to the fixed list of usernames when the seeds package does not offer it.
+    """
     try:
-        # imported by name: grid_mgmt must not depend on seeds (import-linter), the demo list is optional
+        # imported by name: grid_mgmt must not depend on seeds (import-linter), the list is optional here
         module = importlib.import_module("seeds.cli")
         found: Any = module.demo_logins()
+        items = found.items() if isinstance(found, dict) else found
+        return [_login_row(item) for item in items]
     except Exception:
-        return list(DEMO_LOGINS)
-    return [_login_text(item) for item in (found.items() if isinstance(found, dict) else found)]
+        return [(name,) for name in DEMO_LOGINS]
 
 
-def _login_text(item: Any) -> str:
+def _login_row(item: Any) -> tuple[str, ...]:
     if isinstance(item, str):
-        return item
+        return (item,)
     if isinstance(item, Iterable):
-        return " / ".join(str(part) for part in item)
-    return str(item)
+        return tuple(str(part) for part in item)
+    return (str(item),)
 
 
 def seed_if_empty(services: Services) -> None:
@@ -105,10 +109,16 @@ def seed_if_empty(services: Services) -> None:
     process = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     assert process.stderr is not None
     errors: list[str] = []
-    for line in process.stderr:
-        sys.stderr.write(line)
-        errors.append(line)
-    code = process.wait()
+    try:
+        for line in process.stderr:
+            sys.stderr.write(line)
+            errors.append(line)
+        code = process.wait()
+    finally:
+        if process.poll() is None:  # interrupted by Stop: do not leave the seeding behind
+            process.terminate()
+            process.wait()
+        process.stderr.close()
     if code == 2 and any("invalid choice" in line for line in errors):
         say("warning: `grid-mgmt seed` is not registered yet; starting without demo data")
     elif code != 0:
@@ -137,7 +147,10 @@ def _banner(settings: Settings, services: Services) -> None:
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
     base = f"http://{host}:{settings.port}"
     lines = ["", f"  grid-mgmt is up:  {base}/docs", *(f"  {line}" for line in services.describe())]
-    lines.append("  demo logins (password `demo`): " + ", ".join(demo_logins()))
+    rows = demo_logins()
+    widths = [max(len(row[i]) for row in rows if len(row) > i) for i in range(max(map(len, rows), default=0))]
+    lines.append("  demo logins, every password `demo`:")
+    lines += ["    " + "  ".join(f"{cell:<{widths[i]}}" for i, cell in enumerate(row)).rstrip() for row in rows]
     lines += ["  Ctrl-C stops everything.", ""]
     print("\n".join(lines), flush=True)
 

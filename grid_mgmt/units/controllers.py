@@ -6,12 +6,11 @@ from typing import Annotated
 
 from litestar import Controller, get
 from litestar.params import Parameter
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from grid_mgmt.lib.deps import DB, AppSettings
 from grid_mgmt.lib.layers import read_collection, read_feature
 from grid_mgmt.lib.openapi import BBOX, CODE, CURSOR, LIMIT, responses
 from grid_mgmt.lib.schemas import Feature, FeatureCollection
-from grid_mgmt.settings import Settings
 from grid_mgmt.units.repository import UNITS
 from grid_mgmt.units.schemas import UnitProperties
 
@@ -25,8 +24,8 @@ class UnitController(Controller):
     @get("/", summary="List handling units", responses=responses(400, 422))
     async def list_units(
         self,
-        db: AsyncConnection,
-        settings: Settings,
+        db: DB,
+        settings: AppSettings,
         limit: LIMIT = None,
         cursor: CURSOR = None,
         bbox: BBOX = None,
@@ -48,5 +47,5 @@ class UnitController(Controller):
         )
 
     @get("/{code:str}", summary="One handling unit", responses=responses(404))
-    async def get_unit(self, db: AsyncConnection, code: Annotated[str, CODE]) -> Feature[UnitProperties]:
+    async def get_unit(self, db: DB, code: Annotated[str, CODE]) -> Feature[UnitProperties]:
         return await read_feature(db, UNITS, code)

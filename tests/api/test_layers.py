@@ -60,7 +60,10 @@ async def test_bbox_returns_exactly_what_intersects(client: AsyncTestClient, pg:
     got = sorted(f["id"] for f in r.json()["features"])
     want = await pg.fetch(
         "SELECT code FROM component WHERE ST_Intersects(geom, ST_MakeEnvelope($1, $2, $3, $4, 4326)) ORDER BY code",
-        x0, y0, x1, y1,
+        x0,
+        y0,
+        x1,
+        y1,
     )
     assert 0 < len(got) < 1000
     assert got == [w["code"] for w in want]

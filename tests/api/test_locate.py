@@ -10,7 +10,10 @@ import asyncpg
 import pytest
 from litestar.testing import AsyncTestClient
 
+from sqlalchemy.ext.asyncio import create_async_engine
+
 from geo.crs import from_wgs84
+from tests.conftest import wait_fresh
 
 URL = "/api/v1/grids/locate"
 
@@ -44,7 +47,7 @@ async def test_locate_answers_grid_community_street_district_and_duty(client: As
     assert body["duty_grid"]["workers"], "demo duty grids have workers"
 
 
-async def test_index_and_database_agree(client: AsyncTestClient, app, pg) -> None:
+async def test_index_and_database_agree(client: AsyncTestClient, app, settings, pg) -> None:
     from grid_mgmt.regions import repository
 
     locator = app.state.locator
@@ -52,13 +55,14 @@ async def test_index_and_database_agree(client: AsyncTestClient, app, pg) -> Non
         "SELECT ST_X(p) AS lon, ST_Y(p) AS lat FROM (SELECT (ST_DumpPoints(geom)).geom AS p FROM grid"
         " ORDER BY code LIMIT 40) x"
     )
-    engine = app.state.engine
+    engine = create_async_engine(settings.database_url)
     async with engine.connect() as conn:
         for row in rows:  # vertices: most are shared by 2-4 grids
             from_db = await repository.locate_in_db(conn, row["lon"], row["lat"])
             from_index = locator.lookup(row["lon"], row["lat"])
             assert from_db is not None and isinstance(from_index, bytes)
             assert f'"code":"{from_db.grid.code}"'.encode() in from_index
+    await engine.dispose()
 
 
 async def test_shared_edge_and_vertex_get_the_smallest_code(client: AsyncTestClient, pg) -> None:
@@ -137,9 +141,10 @@ async def test_index_follows_grid_changes(client: AsyncTestClient, app, pg) -> N
     """Retire a grid: the next locate must not answer it (index or database), then restore it."""
     g = await _grid(pg, with_duty=False)
     locator = app.state.locator
-    assert await locator.wait_fresh(30)
-    await pg.execute("UPDATE grid SET valid_to = CURRENT_DATE - 1, valid_from = CURRENT_DATE - 2 WHERE code = $1",
-                     g["code"])
+    assert await wait_fresh(locator)
+    await pg.execute(
+        "UPDATE grid SET valid_to = CURRENT_DATE - 1, valid_from = CURRENT_DATE - 2 WHERE code = $1", g["code"]
+    )
     try:
         # The NOTIFY reaches the process within milliseconds; poll the HTTP answer, not a sleep.
         for _ in range(250):
@@ -149,12 +154,12 @@ async def test_index_follows_grid_changes(client: AsyncTestClient, app, pg) -> N
             await asyncio.sleep(0.02)
         else:
             pytest.fail("locate still answers a retired grid after 5 s")
-        assert await locator.wait_fresh(30)
+        assert await wait_fresh(locator)
         assert locator.lookup(g["lon"], g["lat"]) is not None
         assert g["code"].encode() not in (locator.lookup(g["lon"], g["lat"]) or b"")
     finally:
         await pg.execute("UPDATE grid SET valid_to = NULL WHERE code = $1", g["code"])
-    assert await locator.wait_fresh(30)
+    assert await wait_fresh(locator)
     r = await client.get(URL, params={"lon": g["lon"], "lat": g["lat"]})
     assert r.json()["grid"]["code"] == g["code"]
     assert not math.isnan(g["lon"])

@@ -27,8 +27,7 @@ async def test_health_is_503_naming_what_is_down(settings) -> None:
         r = await c.get("/health")
     assert r.status_code == 503
     assert r.json()["down"] == ["redis"]
-    broken = replace(settings, database_url=settings.database_url.rsplit("/", 1)[0] + "/no_such_db",
-                     locate_cache=False)
+    broken = replace(settings, database_url=settings.database_url.rsplit("/", 1)[0] + "/no_such_db", locate_cache=False)
     async with AsyncTestClient(app=create_app(broken)) as c:
         r = await c.get("/health")
     assert r.status_code == 503

@@ -71,10 +71,12 @@ async def database_url(db_name: str) -> AsyncIterator[str]:
     from seeds.load import load_city
 
     url = await create_database(db_name)
-    await asyncio.to_thread(upgrade, url)
-    await load_city(plain(url), scale="demo")
-    yield url
-    await drop_database(db_name)
+    try:
+        await asyncio.to_thread(upgrade, url)
+        await load_city(plain(url), scale="demo")
+        yield url
+    finally:
+        await drop_database(db_name)
 
 
 @pytest.fixture(scope="session")

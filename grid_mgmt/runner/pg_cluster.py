@@ -185,6 +185,10 @@ def _cluster_root(root: Path, user: pwd.struct_passwd | None) -> Path:
     fallback = Path(tempfile.gettempdir()) / f"grid-mgmt-{digest}" / "pg"
     say(f"user {user.pw_name} cannot reach {root}; keeping the local cluster in {fallback}")
     fallback.parent.mkdir(mode=0o755, exist_ok=True)
+    st = fallback.parent.lstat()  # a predictable name in a shared directory: it must be ours, not a planted link
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+        raise ServiceError(f"{fallback.parent} exists but is not a private directory of ours; remove it")
+    fallback.parent.chmod(0o755)  # searchable by the cluster user whatever the umask
     return fallback
 
 

@@ -125,16 +125,39 @@ def seed_if_empty(services: Services) -> None:
         raise ServiceError(f"seeding failed (exit {code})")
 
 
-def _raise_stop(signum: int, frame: FrameType | None) -> None:
-    for sig in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not interrupt the clean-up
-        signal.signal(sig, signal.SIG_IGN)
-    raise Stop(signal.Signals(signum).name)
+class _Signals:
+    """SIGINT/SIGTERM handling for `up`: the first signal raises Stop and is remembered.
+
+    Some libraries swallow exceptions raised while they run (even BaseException), so every phase boundary
+    and every wait loop also calls `check()`; once clean-up has begun, signals are only remembered.
+    """
+
+    def __init__(self) -> None:
+        self.received: str | None = None
+        self.cleaning_up = False
+        self.previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        first = self.received is None
+        self.received = self.received or signal.Signals(signum).name
+        if first and not self.cleaning_up:
+            raise Stop(self.received)
+
+    def check(self) -> None:
+        """Raise Stop if a signal arrived (and was perhaps swallowed by a library)."""
+        if self.received is not None and not self.cleaning_up:
+            raise Stop(self.received)
+
+    def restore(self) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
 
 
-def _wait_ready(host: str, port: int, children: Sequence[Child]) -> bool:
+def _wait_ready(host: str, port: int, children: Sequence[Child], signals: _Signals) -> bool:
     probe_host = "127.0.0.1" if host in ("0.0.0.0", "") else ("::1" if host == "::" else host)
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
+        signals.check()
         if any(child.process.poll() is not None for child in children):
             return False
         if tcp_reachable(probe_host, port, timeout=0.5):
@@ -155,9 +178,10 @@ def _banner(settings: Settings, services: Services) -> None:
     print("\n".join(lines), flush=True)
 
 
-def _supervise(children: Sequence[Child]) -> Child:
-    """Block until a child exits; return it (Stop is raised by the signal handler instead)."""
+def _supervise(children: Sequence[Child], signals: _Signals) -> Child:
+    """Block until a child exits and return it; a signal raises Stop instead."""
     while True:
+        signals.check()
         for child in children:
             if child.process.poll() is not None:
                 return child
@@ -166,28 +190,31 @@ def _supervise(children: Sequence[Child]) -> Child:
 
 def run_up(settings: Settings, options: UpOptions = UpOptions()) -> int:
     """Run everything in the foreground; 0 after Ctrl-C/SIGTERM, 1 when something failed or a child died."""
-    previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signals = _Signals()
     services: Services | None = None
     children: list[Child] = []
     try:
         if not module_available(options.app):
             raise ServiceError(f"the API application {options.app} cannot be imported (module missing)")
         services = ensure_services(settings, options.var_dir)
+        signals.check()
         from grid_mgmt.db.migrate import upgrade  # Alembic is only needed here
 
         say("migrating the database to the newest revision")
         upgrade(services.database_url)
+        signals.check()
         if options.seed:
             seed_if_empty(services)
+            signals.check()
         env = {**os.environ, **services.env(), "PYTHONUNBUFFERED": "1"}
         api_cmd = uvicorn_command(options.app, settings.host, settings.port, settings.workers)
         children.append(spawn("api", api_cmd, env))
         if options.worker:
             children.append(spawn("worker", worker_command(), env))
-        if not _wait_ready(settings.host, settings.port, children):
+        if not _wait_ready(settings.host, settings.port, children, signals):
             say(f"warning: the API does not answer on port {settings.port} yet")
         _banner(settings, services)
-        dead = _supervise(children)
+        dead = _supervise(children, signals)
         say(f"{dead.name} exited with code {dead.process.returncode}; stopping everything")
         return 1
     except Stop as stop:
@@ -197,13 +224,11 @@ def run_up(settings: Settings, options: UpOptions = UpOptions()) -> int:
         say(f"error: {exc}")
         return 1
     finally:
-        for sig in previous:
-            signal.signal(sig, signal.SIG_IGN)
+        signals.cleaning_up = True  # a second Ctrl-C must not interrupt the clean-up
         stop_children(children)
         if services is not None:
             try:
                 services.stop()
             except ServiceError as exc:
                 say(f"error: {exc}")
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        signals.restore()

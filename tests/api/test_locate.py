@@ -9,7 +9,6 @@ from typing import Any
 import asyncpg
 import pytest
 from litestar.testing import AsyncTestClient
-
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from geo.crs import from_wgs84

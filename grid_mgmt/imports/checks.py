@@ -27,17 +27,22 @@ _TYPE_NAMES = {
 }
 
 
-def check_codes(codes: list[str | None], spec: LayerSpec, problems: Problems) -> None:
-    """Missing and malformed codes, and every feature whose code another feature also has."""
+def check_codes(codes: list[str | None], spec: LayerSpec, problems: Problems) -> list[bool]:
+    """Missing and malformed codes, and every feature whose code another feature also has.
+
+    Returns, per feature, whether its code is present and well formed.
+    """
     match = spec.code_pattern.fullmatch
-    for i, code in enumerate(codes):
-        if code is None:
-            problems.add(i, "missing_field", "code is empty")
-        elif match(code) is None:
-            problems.add(i, "malformed_code", f"code {code!r} is not {spec.code_hint}")
+    good = [c is not None and match(c) is not None for c in codes]
+    if not all(good):
+        for i, (code, ok) in enumerate(zip(codes, good, strict=True)):
+            if code is None:
+                problems.add(i, "missing_field", "code is empty")
+            elif not ok:
+                problems.add(i, "malformed_code", f"code {code!r} is not {spec.code_hint}")
     present = [c for c in codes if c is not None]
     if len(set(present)) == len(present):
-        return
+        return good
     counts = Counter(present)
     positions: dict[str, list[int]] = defaultdict(list)
     for i, code in enumerate(codes):
@@ -47,6 +52,7 @@ def check_codes(codes: list[str | None], spec: LayerSpec, problems: Problems) ->
         listed = ", ".join(f"#{j}" for j in where[:20]) + (" …" if len(where) > 20 else "")
         for i in where:
             problems.add(i, "duplicate_code", f"code {code} occurs {len(where)} times in the file (features {listed})")
+    return good
 
 
 def _fmt(x: float) -> str:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
@@ -29,18 +30,31 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "import",
         help="import a city layer from a GeoJSON, Shapefile, GeoPackage or CSV (WKT) file",
         description=(
-            "Validate every feature of FILE as LAYER and, if nothing is wrong, upsert all of them by code in one "
-            "transaction; otherwise write nothing and list which features are wrong and why. "
+            "Validate every feature of FILE as the given layer and, if nothing is wrong, upsert all of them by code "
+            "in one transaction; otherwise write nothing and list which features are wrong and why. "
             "Exit codes: 0 imported, 1 file rejected, 2 usage error."
         ),
+        epilog=_columns_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_arguments(parser)
     parser.set_defaults(func=run)
 
 
+def _columns_help() -> str:
+    lines = ["columns per layer (* required; fields with these names are taken as they are, any case):"]
+    for layer in LAYERS:
+        spec = get_spec(layer)
+        names = ", ".join(c.name + ("*" if c.required else "") for c in spec.columns)
+        lines.append(f"  {layer:<10} {names}")
+    return "\n".join(lines)
+
+
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("layer", choices=LAYERS, help="which layer the file holds")
-    parser.add_argument("file", type=Path, help="the file to import (.geojson, .shp/.zip, .gpkg, .csv with WKT)")
+    parser.add_argument(
+        "file", type=Path, metavar="FILE", help="the file to import (.geojson, .shp/.zip, .gpkg, .csv with WKT)"
+    )
     parser.add_argument("--crs", metavar="EPSG", help="EPSG code of the file's coordinates (overrides the file's own)")
     parser.add_argument(
         "--field-map",
@@ -74,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.file.exists():
             raise UsageError(f"no such file: {args.file}")
     except UsageError as exc:
-        err.print(f"{PROG}: error: {exc}", markup=False)
+        err.print(f"{PROG}: error: {exc}", markup=False, soft_wrap=True)
         return EXIT_USAGE
     from geo.errors import GeoInputError
     from geo.loaders import read_file
@@ -86,31 +100,33 @@ def run(args: argparse.Namespace) -> int:
             loaded = read_file(args.file, crs=crs, wkt_column=args.wkt_column, progress=bar.reading)
         except GeoInputError as exc:
             bar.stop()
-            err.print(f"{PROG}: {args.file.name} rejected, nothing written: {exc.message}", markup=False)
+            err.print(
+                f"{PROG}: {args.file.name} rejected, nothing written: {exc.message}", markup=False, soft_wrap=True
+            )
             return EXIT_REJECTED
         try:
             columns = map_fields(loaded.columns, field_map, args.layer)
         except UsageError as exc:
             bar.stop()
-            err.print(f"{PROG}: error: {exc}", markup=False)
+            err.print(f"{PROG}: error: {exc}", markup=False, soft_wrap=True)
             return EXIT_USAGE
         data = LayerData(loaded.geometries, columns, dict(loaded.errors))
         try:
             report = asyncio.run(
                 import_layer(get_settings().asyncpg_dsn, args.layer, data, progress=bar.stage, dry_run=args.dry_run)
             )
-        except (OSError, ConnectionError) as exc:
+        except (OSError, asyncpg.InterfaceError, asyncpg.PostgresError) as exc:
             bar.stop()
-            err.print(f"{PROG}: cannot reach the database: {exc}", markup=False)
+            err.print(f"{PROG}: database error, nothing written: {exc}", markup=False, soft_wrap=True)
             return EXIT_REJECTED
     return _show(out, err, report, args.limit)
 
 
 def _show(out: Console, err: Console, report: ImportReport, limit: int) -> int:
     if report.ok:
-        out.print(report.to_text(limit), markup=False)
+        out.print(report.to_text(limit), markup=False, soft_wrap=True)
         return EXIT_OK
-    err.print(report.to_text(limit), markup=False)
+    err.print(report.to_text(limit), markup=False, soft_wrap=True)
     return EXIT_REJECTED
 
 

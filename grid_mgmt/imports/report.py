@@ -17,6 +17,7 @@ PROBLEM_KINDS = (
     "unknown_reference",
     "crosses_community",
     "outside_grids",
+    "database_error",  # the database refused the write for a reason that is not the data (privileges, locks …)
 )
 
 #: Problems kept per kind; the rest are summarised by one file-level problem of that kind.
@@ -52,6 +53,11 @@ class ImportReport:
     ignored_columns: list[str] = field(default_factory=list)
 
     @property
+    def unchanged(self) -> int:
+        """Existing rows the file repeats exactly (not rewritten)."""
+        return self.total - self.inserted - self.updated if self.ok else 0
+
+    @property
     def ok(self) -> bool:
         """True when nothing is wrong (the rows were written, or would be on a dry run)."""
         return not self.problems
@@ -69,12 +75,14 @@ class ImportReport:
                 f"{self.layer}: REJECTED, nothing written: {n:,} problem{'s' if n != 1 else ''} in "
                 f"{self.total:,} feature{'s' if self.total != 1 else ''}"
             )
-        verb = "would insert" if self.dry_run else "inserted"
-        verb2 = "would update" if self.dry_run else "updated"
-        return (
-            f"{self.layer}: {self.total:,} features, {verb} {self.inserted:,}, {verb2} {self.updated:,}"
-            f" in {self.seconds:.2f} s ({self.rate:,.0f} features/s){' (dry run)' if self.dry_run else ''}"
-        )
+        if self.dry_run:
+            done = (
+                f"would insert {self.inserted:,}, update {self.updated:,}, leave {self.unchanged:,} unchanged"
+                " (dry run, nothing written)"
+            )
+        else:
+            done = f"inserted {self.inserted:,}, updated {self.updated:,}, unchanged {self.unchanged:,}"
+        return f"{self.layer}: {self.total:,} features, {done} in {self.seconds:.2f} s ({self.rate:,.0f} features/s)"
 
     def to_text(self, limit: int = 50) -> str:
         """The summary, then the problems grouped by kind (at most `limit` lines per kind)."""

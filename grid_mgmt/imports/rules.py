@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -76,6 +77,13 @@ async def derive(conn: asyncpg.Connection, batch: Batch) -> None:
             [None if c is None else c[:12] for c in codes],
             "community_code {given} does not match the first 12 digits of code {code}",
         )
+        valid_to = batch.columns.get("valid_to")
+        if valid_to is not None:
+            valid_from = batch.columns.get("valid_from") or [None] * batch.size
+            today = dt.date.today()  # the database's default for an empty valid_from
+            for i, (start, end) in enumerate(zip(valid_from, valid_to, strict=True)):
+                if end is not None and end < (start or today):
+                    batch.problems.add(i, "bad_value", f"valid_to {end} is before valid_from {start or today}")
     elif layer == "components":
         _derive(
             batch,
@@ -116,6 +124,8 @@ async def _unit_levels(conn: asyncpg.Connection, batch: Batch) -> None:
             batch.problems.add(i, "bad_value", f"a level-1 unit has no parent, but parent_code is {parent}")
         elif level is not None and level != 1 and parent is None:
             batch.problems.add(i, "bad_value", f"a level-{level} unit needs a parent_code")
+        elif level is not None and level > 3:
+            batch.problems.add(i, "bad_value", f"unit {parent} is level 3, the lowest: it cannot have sub-units")
 
 
 async def after_references(conn: asyncpg.Connection, batch: Batch) -> None:
@@ -179,7 +189,8 @@ async def _assign_grids(conn: asyncpg.Connection, batch: Batch) -> None:
     else:
         for i, code in zip(need.tolist(), assigned.tolist(), strict=True):
             given[i] = code
-    batch.referenced["grid_code"] = sorted({g for g in batch.columns["grid_code"] if g is not None})
+    in_file = set(batch.referenced.get("grid_code", []))  # given in the file and known to exist
+    batch.referenced["grid_code"] = sorted(in_file.union(codes_arr[np.unique(found[ok])].tolist()))
     for k in np.flatnonzero(~ok).tolist():
         batch.problems.add(
             int(need[k]),
@@ -197,7 +208,7 @@ async def _default_names(conn: asyncpg.Connection, batch: Batch) -> None:
         return
     known = await repository.category_names(conn, sorted({c for c in categories if c is not None}))
     if names is None:
-        batch.columns["name"] = [known.get(c) if c is not None else None for c in categories]
+        batch.columns["name"] = list(map(known.get, categories))
     else:
         for i, v in enumerate(names):
             if v is None:

@@ -27,6 +27,10 @@ _KEY = re.compile(r"Key \((?P<col>[^)]*)\)=\((?P<val>[^)]*)\)")
 _ROW = re.compile(r"Failing row contains \((?P<code>[^,)]*)")
 
 
+class _RollBack(Exception):
+    """Raised inside the write transaction of a dry run to undo the staging."""
+
+
 @dataclass
 class LayerData:
     """Features read from a file: WGS84 geometries (None where absent) and field-mapped columns."""
@@ -72,21 +76,24 @@ async def import_layer(
             ignored_columns=sorted(set(data.columns) - set(spec.column_names)),
         )
 
-    conn = await asyncpg.connect(dsn, server_settings={"application_name": f"grid-mgmt import {layer}"})
+    conn = await asyncpg.connect(
+        dsn, server_settings={"application_name": f"grid-mgmt import {layer}", "temp_buffers": "256MB"}
+    )
     try:
         batch, problems = await _validate(conn, spec, data, geoms, check_geometry, progress)
         if batch is None or problems:
             return report(problems)
-        if dry_run:
-            updated = await repository.count_existing(conn, spec.table, batch.codes)
-            return report(problems, n - updated, updated)
         columns = {c: batch.columns[c] for c in spec.column_names if c in batch.columns}
         wkb = _wkb(batch.geoms)
         try:
             async with conn.transaction():
                 inserted, updated = await repository.write(
-                    conn, spec, columns, wkb, batch.referenced, progress=progress
+                    conn, spec, columns, wkb, batch.referenced, progress=progress, dry_run=dry_run
                 )
+                if dry_run:
+                    raise _RollBack
+        except _RollBack:
+            pass
         except (asyncpg.PostgresError, asyncpg.DataError) as exc:
             problems.add(*_from_database(exc, batch.codes))
             return report(problems)
@@ -129,8 +136,7 @@ async def _validate(
     if "code" in missing:
         return None, problems
     batch = rules.Batch(spec, codes, {"code": codes}, geoms, np.zeros(len(geoms), dtype=bool), problems)
-    check_codes(codes, spec, problems)
-    batch.good_code = [c is not None and spec.code_pattern.fullmatch(c) is not None for c in codes]
+    batch.good_code = check_codes(codes, spec, problems)
     advance()
 
     for col in spec.columns:
@@ -158,7 +164,9 @@ async def _validate(
 
 async def _check_references(conn: asyncpg.Connection, batch: rules.Batch) -> None:
     """Every referenced code must exist in the database (or, for parents, in the file itself)."""
-    file_codes = {c for c, ok in zip(batch.codes, batch.good_code, strict=True) if ok}
+    file_codes: set[str | None] = set()
+    if any(ref.self_ref and ref.column in batch.columns for ref in batch.spec.references):
+        file_codes = {c for c, ok in zip(batch.codes, batch.good_code, strict=True) if ok}
     for ref in batch.spec.references:
         values = batch.columns.get(ref.column)
         if values is None:
@@ -205,7 +213,7 @@ def _from_database(exc: Exception, codes: list[str | None]) -> tuple[int | None,
     constraint = getattr(exc, "constraint_name", None) or ""
     detail = getattr(exc, "detail", None) or ""
     kind = {"23505": "duplicate_code", "23503": "unknown_reference", "23502": "missing_field"}.get(
-        sqlstate or "", "bad_value"
+        sqlstate or "", "bad_value" if (sqlstate or "").startswith(("22", "23")) else "database_error"
     )
     if constraint.endswith(("geom_valid", "area_valid")):
         kind = "invalid_geometry"

@@ -129,7 +129,11 @@ def convert(col: Column, values: Sequence[Any] | np.ndarray[Any, Any]) -> tuple[
         if col.choices is not None:
             allowed = set(col.choices)
             for i, v in enumerate(out):
-                if v is not None and v not in allowed:
+                if v is None or v in allowed:
+                    continue
+                if v.lower() in allowed or v.upper() in allowed:  # "Intact", "a"
+                    out[i] = v.lower() if v.lower() in allowed else v.upper()
+                else:
                     errors[i] = f"{col.name} {v!r} is not one of {', '.join(col.choices)}"
         if col.max_len is not None:
             limit = col.max_len

@@ -5,17 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import asyncpg
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))  # the helpers next to this file, however pytest was invoked
-from tests.importer.importer_synth import BASE_SQL, LATTICE
-
 from grid_mgmt.db.migrate import upgrade
+from tests.importer.importer_synth import BASE_SQL, LATTICE
 
 SERVER_URL = os.environ.get("GRID_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/grid_mgmt")
 BASE = SERVER_URL.rsplit("/", 1)[0]

@@ -14,9 +14,9 @@ import pyogrio.raw
 import pyproj
 import pytest
 import shapely
-from tests.importer.importer_synth import DEG_LAT, DEG_LON, LAT0, LATTICE, LON0, feature_collection
 
 from grid_mgmt.imports import cli
+from tests.importer.importer_synth import DEG_LAT, DEG_LON, LAT0, LATTICE, LON0, feature_collection
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,10 +6,10 @@ import secrets
 
 import asyncpg
 import pytest
-from tests.importer.importer_synth import LATTICE
 
 from grid_mgmt.imports import repository
 from grid_mgmt.imports.service import LayerData, import_layer
+from tests.importer.importer_synth import LATTICE
 
 
 async def test_plain_role_imports_without_privileged_shortcuts(

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import shapely
 import shapely.affinity
-from tests.importer.importer_synth import DEG_LAT, DEG_LON, LAT0, LATTICE, LON0
 
 from grid_mgmt.imports import repository, service
 from grid_mgmt.imports.service import LAYERS, ImportReport, LayerData, import_layer
+from tests.importer.importer_synth import DEG_LAT, DEG_LON, LAT0, LATTICE, LON0
 
 
 def kinds(report: ImportReport) -> dict[int | None, set[str]]:

@@ -9,12 +9,12 @@ import asyncpg
 import numpy as np
 import pytest
 import shapely
-from tests.importer.importer_synth import DEG_LAT, DEG_LON, LAT0, LATTICE, LON0
 
 from grid_mgmt.imports import report as report_module
 from grid_mgmt.imports.layers import get_spec
 from grid_mgmt.imports.service import ImportReport, LayerData, import_layer
 from grid_mgmt.imports.values import convert
+from tests.importer.importer_synth import DEG_LAT, DEG_LON, LAT0, LATTICE, LON0
 
 
 def data(geoms: list[shapely.Geometry | None], **columns: list[object]) -> LayerData:

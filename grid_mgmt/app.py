@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from grid_mgmt.categories.controllers import CategoryController
 from grid_mgmt.components.controllers import ComponentController
 from grid_mgmt.db.engine import make_engine
-from grid_mgmt.lib.deps import provide_db, provide_settings
+from grid_mgmt.lib.deps import provide_db, provide_geo_list, provide_item_list, provide_settings
 from grid_mgmt.lib.errors import EXCEPTION_HANDLERS
 from grid_mgmt.pipelines.controllers import PipelineController
 from grid_mgmt.regions.controllers import GridController, RegionController
@@ -55,7 +55,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     return Litestar(
         route_handlers=[*ROUTES, docs_assets_router()],
-        dependencies={"db": Provide(provide_db), "settings": Provide(provide_settings, sync_to_thread=False)},
+        dependencies={
+            "db": Provide(provide_db, sync_to_thread=False),
+            "settings": Provide(provide_settings, sync_to_thread=False),
+            "geo_list": Provide(provide_geo_list),
+            "item_list": Provide(provide_item_list),
+        },
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi_config(),
         lifespan=[resources],

@@ -8,7 +8,7 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from geo.validate import parse_bbox
 from grid_mgmt.lib.errors import NotFound
@@ -62,7 +62,7 @@ def _to_props(spec: LayerSpec[P], mapping: Any) -> P:
 
 
 async def list_page(
-    conn: AsyncConnection,
+    engine: AsyncEngine,
     spec: LayerSpec[P],
     *,
     filters: Mapping[str, Any],
@@ -91,18 +91,19 @@ async def list_page(
     if where:
         sql += " WHERE " + " AND ".join(f"({w})" for w in where)
     sql += f" ORDER BY {spec.key} LIMIT :limit"
-    result = await conn.execute(text(sql), params)
-    records = result.mappings().all()
+    async with engine.connect() as conn:
+        records = (await conn.execute(text(sql), params)).mappings().all()
     more = len(records) > limit
     records = records[:limit]
     rows = [(r["_key"], r["_geojson"], _to_props(spec, r)) for r in records]
     return Page(rows=rows, next_cursor=encode_cursor(rows[-1][0]) if more and rows else None)
 
 
-async def get_one(conn: AsyncConnection, spec: LayerSpec[P], code: str) -> tuple[str, str | None, P]:
+async def get_one(engine: AsyncEngine, spec: LayerSpec[P], code: str) -> tuple[str, str | None, P]:
     """One record by code, or NotFound naming the layer and the code."""
     sql = _select(spec) + f" WHERE {spec.key} = :code"
-    record = (await conn.execute(text(sql), {"code": code})).mappings().first()
+    async with engine.connect() as conn:
+        record = (await conn.execute(text(sql), {"code": code})).mappings().first()
     if record is None:
         raise NotFound(f"no {spec.label} with code {code!r}")
     return record["_key"], record["_geojson"], _to_props(spec, record)
@@ -113,51 +114,43 @@ def raw_geometry(geojson: str | None) -> Any:
     return msgspec.Raw(geojson.encode()) if geojson is not None else None
 
 
-async def read_collection(
-    conn: AsyncConnection,
-    spec: LayerSpec[P],
-    *,
-    filters: Mapping[str, Any],
-    bbox: str | None,
-    cursor: str | None,
-    limit: int | None,
-    settings: Settings,
-) -> FeatureCollection[P]:
-    """The controller side of a layer list: parse bbox/cursor/limit, read a page, wrap it as GeoJSON."""
-    page = await list_page(
-        conn,
-        spec,
-        filters=filters,
-        bbox=parse_bbox(bbox, max_span_deg=settings.max_bbox_deg) if bbox else None,
-        after=decode_cursor(cursor),
-        limit=check_limit(limit, default=settings.default_page_size, maximum=settings.max_page_size),
-    )
-    features = [Feature(id=key, geometry=raw_geometry(g), properties=props) for key, g, props in page.rows]
-    return FeatureCollection(features=features, next_cursor=page.next_cursor)
-
-
-async def read_feature(conn: AsyncConnection, spec: LayerSpec[P], code: str) -> Feature[P]:
+async def read_feature(engine: AsyncEngine, spec: LayerSpec[P], code: str) -> Feature[P]:
     """One record as a GeoJSON Feature."""
-    key, geojson, props = await get_one(conn, spec, code)
+    key, geojson, props = await get_one(engine, spec, code)
     return Feature(id=key, geometry=raw_geometry(geojson), properties=props)
 
 
-async def read_items(
-    conn: AsyncConnection,
-    spec: LayerSpec[P],
-    *,
-    filters: Mapping[str, Any],
-    cursor: str | None,
-    limit: int | None,
-    settings: Settings,
-) -> ItemPage[P]:
-    """A page of a table without geometry."""
-    page = await list_page(
-        conn,
-        spec,
-        filters=filters,
-        bbox=None,
-        after=decode_cursor(cursor),
-        limit=check_limit(limit, default=settings.default_page_size, maximum=settings.max_page_size),
-    )
-    return ItemPage(items=[props for _, _, props in page.rows], next_cursor=page.next_cursor)
+@dataclass(slots=True)
+class ListQuery:
+    """The common list parameters of a request, already checked: page size, position, bbox."""
+
+    engine: AsyncEngine
+    limit: int
+    after: str | None
+    bbox: tuple[float, float, float, float] | None = None
+
+    @classmethod
+    def parse(
+        cls, engine: AsyncEngine, settings: Settings, *, limit: int | None, cursor: str | None, bbox: str | None
+    ) -> ListQuery:
+        """422 for a page size over the limit, a cursor we did not issue, or a bad bbox."""
+        return cls(
+            engine=engine,
+            limit=check_limit(limit, default=settings.default_page_size, maximum=settings.max_page_size),
+            after=decode_cursor(cursor),
+            bbox=parse_bbox(bbox, max_span_deg=settings.max_bbox_deg) if bbox else None,
+        )
+
+    async def _page(self, spec: LayerSpec[P], filters: Mapping[str, Any]) -> Page[P]:
+        return await list_page(self.engine, spec, filters=filters, bbox=self.bbox, after=self.after, limit=self.limit)
+
+    async def features(self, spec: LayerSpec[P], **filters: Any) -> FeatureCollection[P]:
+        """A page of a layer as GeoJSON; filters whose value is None do not apply."""
+        page = await self._page(spec, filters)
+        features = [Feature(id=key, geometry=raw_geometry(g), properties=p) for key, g, p in page.rows]
+        return FeatureCollection(features=features, next_cursor=page.next_cursor)
+
+    async def items(self, spec: LayerSpec[P], **filters: Any) -> ItemPage[P]:
+        """A page of a table without geometry."""
+        page = await self._page(spec, filters)
+        return ItemPage(items=[props for _, _, props in page.rows], next_cursor=page.next_cursor)

@@ -8,9 +8,9 @@ from litestar import Controller, MediaType, Response, get
 from litestar.datastructures import State
 from litestar.params import Parameter
 
-from grid_mgmt.lib.deps import DB, AppSettings
-from grid_mgmt.lib.layers import read_collection, read_feature
-from grid_mgmt.lib.openapi import BBOX, CODE, CURSOR, LIMIT, responses
+from grid_mgmt.lib.deps import DB, GeoList
+from grid_mgmt.lib.layers import read_feature
+from grid_mgmt.lib.openapi import CODE, responses
 from grid_mgmt.lib.schemas import Feature, FeatureCollection
 from grid_mgmt.regions import service
 from grid_mgmt.regions.repository import GRIDS, REGIONS
@@ -26,19 +26,12 @@ class RegionController(Controller):
     @get("/", summary="List administrative areas", responses=responses(400, 422))
     async def list_regions(
         self,
-        db: DB,
-        settings: AppSettings,
-        limit: LIMIT = None,
-        cursor: CURSOR = None,
-        bbox: BBOX = None,
+        geo_list: GeoList,
         level: Annotated[Literal["district", "street", "community"] | None, Parameter(description="level")] = None,
         parent_code: Annotated[str | None, Parameter(description="children of this area")] = None,
         name: Annotated[str | None, Parameter(description="part of the name")] = None,
     ) -> FeatureCollection[RegionProperties]:
-        filters = {"level": level, "parent_code": parent_code, "name": name}
-        return await read_collection(
-            db, REGIONS, filters=filters, bbox=bbox, cursor=cursor, limit=limit, settings=settings
-        )
+        return await geo_list.features(REGIONS, level=level, parent_code=parent_code, name=name)
 
     @get("/{code:str}", summary="One administrative area", responses=responses(404))
     async def get_region(self, db: DB, code: Annotated[str, CODE]) -> Feature[RegionProperties]:
@@ -54,11 +47,7 @@ class GridController(Controller):
     @get("/", summary="List unit grids", responses=responses(400, 422))
     async def list_grids(
         self,
-        db: DB,
-        settings: AppSettings,
-        limit: LIMIT = None,
-        cursor: CURSOR = None,
-        bbox: BBOX = None,
+        geo_list: GeoList,
         community_code: Annotated[str | None, Parameter(description="12-digit community code")] = None,
         street_code: Annotated[str | None, Parameter(description="9-digit street code")] = None,
         district_code: Annotated[str | None, Parameter(description="6-digit district code")] = None,
@@ -66,16 +55,14 @@ class GridController(Controller):
         land_use: Annotated[str | None, Parameter(description="land use")] = None,
         management_grade: Annotated[str | None, Parameter(description="management grade")] = None,
     ) -> FeatureCollection[GridProperties]:
-        filters = {
-            "community_code": community_code,
-            "street_code": street_code,
-            "district_code": district_code,
-            "duty_grid_code": duty_grid_code,
-            "land_use": land_use,
-            "management_grade": management_grade,
-        }
-        return await read_collection(
-            db, GRIDS, filters=filters, bbox=bbox, cursor=cursor, limit=limit, settings=settings
+        return await geo_list.features(
+            GRIDS,
+            community_code=community_code,
+            street_code=street_code,
+            district_code=district_code,
+            duty_grid_code=duty_grid_code,
+            land_use=land_use,
+            management_grade=management_grade,
         )
 
     @get(

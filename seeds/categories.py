@@ -4,40 +4,22 @@ from __future__ import annotations
 
 import copy
 import re
-from typing import Any
+from typing import Any, get_args
 
+from grid_mgmt.categories.repository import WRITABLE
+from grid_mgmt.categories.schemas import LimitUnit, Stage, Urgency
 from grid_mgmt.db.models.component import PIPELINE_KINDS
 from grid_mgmt.db.models.unit import UNIT_KINDS
 from seeds.params import load_json
 
-STAGES = ("verify", "register", "dispatch", "handle", "check")
-URGENCIES = ("urgent", "fairly_urgent", "normal")
-LIMIT_UNITS = ("work_min", "work_day", "min")
+STAGES: tuple[str, ...] = get_args(Stage)
+URGENCIES: tuple[str, ...] = get_args(Urgency)
+LIMIT_UNITS: tuple[str, ...] = get_args(LimitUnit)
 GEOMETRY_TYPES = ("point", "line", "polygon")
 OPEN311_DATATYPES = ("string", "number", "datetime", "text", "singlevaluelist", "multivaluelist")
 
 #: Columns of the category table the seed writes (the rest keep their defaults).
-COLUMNS = (
-    "code",
-    "kind",
-    "major_code",
-    "major_name",
-    "minor_code",
-    "name",
-    "name_en",
-    "standard_ref",
-    "register_criteria",
-    "closure_criteria",
-    "geometry_type",
-    "responsible_unit_kind",
-    "time_limits",
-    "duplicate_radius_m",
-    "duplicate_window_min",
-    "public",
-    "subsurface",
-    "pipeline_kinds",
-    "open311_attributes",
-)
+COLUMNS = WRITABLE
 
 _CODE = re.compile(r"[CE][0-9]{4,5}")
 

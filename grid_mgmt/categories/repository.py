@@ -5,7 +5,7 @@ from __future__ import annotations
 from grid_mgmt.categories.schemas import CategoryRead
 from grid_mgmt.lib.layers import Filter, LayerSpec
 
-_FIELDS = [
+WRITABLE: tuple[str, ...] = (
     "code",
     "kind",
     "major_code",
@@ -25,9 +25,10 @@ _FIELDS = [
     "subsurface",
     "pipeline_kinds",
     "open311_attributes",
-    "active",
-    "updated_at",
-]
+)
+"""The columns a dictionary load writes; `active` and `updated_at` keep their database defaults."""
+
+_FIELDS = (*WRITABLE, "active", "updated_at")
 
 CATEGORIES = LayerSpec(
     table="category",

@@ -9,13 +9,14 @@ from grid_mgmt.lib.schemas import Schema
 
 Stage = Literal["verify", "register", "dispatch", "handle", "check"]
 Urgency = Literal["urgent", "fairly_urgent", "normal"]
+LimitUnit = Literal["work_min", "work_day", "min"]
 
 
 class TimeLimit(Schema):
     """A time limit: working minutes, working days, or natural minutes."""
 
     value: int
-    unit: Literal["work_min", "work_day", "min"]
+    unit: LimitUnit
 
 
 class CategoryRead(Schema):

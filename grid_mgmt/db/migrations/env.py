@@ -16,10 +16,11 @@ from grid_mgmt.settings import Settings
 config = context.config
 target_metadata = Base.metadata
 POSTGIS_TABLES = {"spatial_ref_sys", "topology", "layer", "geometry_columns", "geography_columns"}
+UNMAPPED_TABLES = {"layer_version"}  # kept by triggers (migration 0001), not by the ORM
 
 
 def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
-    if type_ == "table" and name in POSTGIS_TABLES:
+    if type_ == "table" and name in POSTGIS_TABLES | UNMAPPED_TABLES:
         return False
     return bool(alembic_helpers.include_object(obj, name, type_, reflected, compare_to))
 

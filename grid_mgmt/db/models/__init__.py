@@ -1,19 +1,31 @@
 """All tables, imported here so Alembic and the app see one complete MetaData."""
 
+from grid_mgmt.db.models.account import IdempotencyKey, RefreshToken
+from grid_mgmt.db.models.case import Attachment, Case, CaseActivity, CaseCounter
 from grid_mgmt.db.models.category import Category
 from grid_mgmt.db.models.city import DutyGrid, DutyGridGrid, DutyGridWorker, Grid, Region
 from grid_mgmt.db.models.component import Component, Pipeline
+from grid_mgmt.db.models.patrol import CheckIn, Patrol, PatrolPoint
 from grid_mgmt.db.models.unit import Unit
 from grid_mgmt.db.models.user import User
 
 __all__ = [
+    "Attachment",
+    "Case",
+    "CaseActivity",
+    "CaseCounter",
     "Category",
+    "CheckIn",
     "Component",
     "DutyGrid",
     "DutyGridGrid",
     "DutyGridWorker",
     "Grid",
+    "IdempotencyKey",
+    "Patrol",
+    "PatrolPoint",
     "Pipeline",
+    "RefreshToken",
     "Region",
     "Unit",
     "User",

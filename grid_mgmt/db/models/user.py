@@ -35,4 +35,6 @@ class User(Base):
     district_code: Mapped[str | None] = mapped_column(ForeignKey("region.code"))
     phone: Mapped[str | None] = mapped_column(String(30))
     active: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    token_version: Mapped[int] = mapped_column(Integer, server_default="0")
+    """Bumped on logout-everywhere, password change and deactivation: older access tokens stop working."""
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

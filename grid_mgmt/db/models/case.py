@@ -1,0 +1,161 @@
+"""Cases (案卷), their append-only timeline, and their photos.
+
+The table is named `cases` (CASE is an SQL keyword). Cases grow without bound: every query filters or orders by
+`received_at` or `id` (which grow together), so the table can later become a monthly range-partitioned table on
+`received_at` (primary key `(id, received_at)`, children referencing both) without changing the API.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from grid_mgmt.db.base import SRID, Base
+
+URGENCIES = ("urgent", "fairly_urgent", "normal")
+SOURCES = ("worker", "citizen", "hotline", "video", "inspection", "leader")
+ATTACHMENT_KINDS = ("report", "handling", "check", "verify")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Case(Base):
+    """One reported problem and where it stands; `status` is written only by CaseService.apply."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        CheckConstraint(_in("urgency", URGENCIES), name="urgency"),
+        CheckConstraint(_in("source", SOURCES), name="source"),
+        CheckConstraint("char_length(description) BETWEEN 1 AND 4000", name="description"),
+        CheckConstraint("accuracy_m IS NULL OR accuracy_m >= 0", name="accuracy"),
+        CheckConstraint("version >= 1 AND rework_count >= 0", name="counters"),
+        Index("ix_cases_status_received", "status", "received_at"),
+        Index("ix_cases_unit_status", "unit_code", "status"),
+        Index("ix_cases_reporter", "reporter_id", "received_at"),
+        Index("ix_cases_grid", "grid_code", "received_at"),
+        Index(
+            "ix_cases_deadline_open", "deadline", postgresql_where=text("closed_at IS NULL AND cancelled_at IS NULL")
+        ),
+        Index("ix_cases_geog", text("(geom::geography)"), postgresql_using="gist"),
+        Index("ix_cases_updated", "updated_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    case_no: Mapped[str] = mapped_column(String(20), unique=True)
+    source: Mapped[str] = mapped_column(String(12))
+    category_code: Mapped[str] = mapped_column(ForeignKey("category.code"), index=True)
+    urgency: Mapped[str] = mapped_column(String(14), server_default="normal")
+    description: Mapped[str] = mapped_column(Text)
+    geom: Mapped[bytes] = mapped_column(Geometry("POINT", srid=SRID, spatial_index=True))
+    input_crs: Mapped[str] = mapped_column(String(8), server_default="wgs84")
+    accuracy_m: Mapped[float | None] = mapped_column(Float)
+    address: Mapped[str | None] = mapped_column(String(200))
+    grid_code: Mapped[str | None] = mapped_column(String(15))
+    community_code: Mapped[str | None] = mapped_column(String(12))
+    street_code: Mapped[str | None] = mapped_column(String(9))
+    district_code: Mapped[str | None] = mapped_column(String(6), index=True)
+    component_code: Mapped[str | None] = mapped_column(ForeignKey("component.code"))
+    reporter_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    captured_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    status: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer, server_default="1")
+    stage: Mapped[str | None] = mapped_column(String(16))
+    unit_code: Mapped[str | None] = mapped_column(ForeignKey("unit.code"))
+    registered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    dispatched_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    acknowledged_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    handled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    checked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    deadline: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    paused_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    rework_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    checker_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    flags: Mapped[list[str]] = mapped_column(ARRAY(String(32)), server_default="{}")
+    routing: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class CaseActivity(Base):
+    """An append-only timeline row per action: who, in which role and unit, from → to, deadline and time used."""
+
+    __tablename__ = "case_activity"
+    __table_args__ = (UniqueConstraint("case_id", "seq", name="uq_case_activity_case_seq"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(24))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    actor_role: Mapped[str | None] = mapped_column(String(20))
+    unit_code: Mapped[str | None] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)
+    deadline: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    minutes_used: Mapped[int | None] = mapped_column(Integer)
+    on_time: Mapped[bool | None] = mapped_column(Boolean)
+
+
+class Attachment(Base):
+    """A photo, stored content-addressed (sha256) under the media directory."""
+
+    __tablename__ = "attachment"
+    __table_args__ = (
+        CheckConstraint(_in("kind", ATTACHMENT_KINDS), name="kind"),
+        CheckConstraint("sha256 ~ '^[0-9a-f]{64}$'", name="sha256"),
+        CheckConstraint("size_bytes > 0", name="size"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    activity_id: Mapped[int | None] = mapped_column(ForeignKey("case_activity.id"))
+    kind: Mapped[str] = mapped_column(String(10))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    content_type: Mapped[str] = mapped_column(String(20))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    taken_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    exif_geom: Mapped[bytes | None] = mapped_column(Geometry("POINT", srid=SRID, spatial_index=False), nullable=True)
+    distance_m: Mapped[float | None] = mapped_column(Float)
+    flags: Mapped[list[str]] = mapped_column(ARRAY(String(32)), server_default="{}")
+    uploader_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    storage_key: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class CaseCounter(Base):
+    """Daily case-number serials (case_no = YYYYMMDD + 6-digit serial, local date)."""
+
+    __tablename__ = "case_counter"
+
+    day: Mapped[dt.date] = mapped_column(primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)

@@ -7,8 +7,8 @@ from typing import Any, ClassVar
 from arq.connections import RedisSettings
 from arq.worker import Function, func
 
+from grid_mgmt.lib.jobcodec import deserialize, serialize
 from grid_mgmt.settings import get_settings
-from workers.codec import deserialize, serialize
 
 
 async def ping(ctx: dict[str, Any]) -> str:

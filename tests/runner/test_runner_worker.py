@@ -12,7 +12,7 @@ from arq import create_pool
 from arq.connections import RedisSettings
 from arq.worker import Worker, func
 
-from workers.codec import JobError, deserialize, serialize
+from grid_mgmt.lib.jobcodec import JobError, deserialize, serialize
 from workers.settings import WorkerSettings
 
 

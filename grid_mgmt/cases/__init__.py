@@ -1,0 +1,1 @@
+"""Cases: the lifecycle in one place, actions with compare-and-set, the timeline, reading."""

@@ -1,0 +1,65 @@
+"""Who is calling: the authenticated principal, role guards, and the data-scope facts every feature uses.
+
+The accounts feature authenticates (bearer JWT) and puts a `Principal` on `request.user`; features only read it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+
+CENTRE_ROLES = frozenset({"acceptor", "leader", "dispatcher"})
+ALL_SEEING = frozenset({"supervisor", "admin"})
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated user with what data scope needs.
+
+    `unit_codes` is the user's unit and all its descendants (unit staff see cases of their unit's subtree);
+    `duty_grid_codes` are the unit grids of the worker's duty grids; `district_code` bounds centre roles.
+    """
+
+    user_id: int
+    username: str
+    roles: frozenset[str]
+    unit_code: str | None = None
+    district_code: str | None = None
+    unit_codes: frozenset[str] = field(default_factory=frozenset)
+    duty_grid_codes: frozenset[str] = field(default_factory=frozenset)
+    token_version: int = 0
+
+    def has(self, *roles: str) -> bool:
+        return any(r in self.roles for r in roles)
+
+    @property
+    def sees_all(self) -> bool:
+        return bool(self.roles & ALL_SEEING)
+
+
+def current(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    """The caller; 401 when the request carries no valid token."""
+    user = connection.scope.get("user")
+    if not isinstance(user, Principal):
+        raise NotAuthorizedException("log in first: send Authorization: Bearer <access_token>")
+    return user
+
+
+def requires(*roles: str) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]:
+    """A Litestar guard: 401 without a token, 403 unless the caller holds one of `roles`."""
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        principal = current(connection)
+        if roles and not principal.has(*roles):
+            raise PermissionDeniedException(f"this needs one of the roles: {', '.join(roles)}")
+
+    return guard
+
+
+authenticated = requires()
+"""Guard: any logged-in user."""

@@ -92,6 +92,7 @@ class Case(Base):
     closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     deadline: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    stage_started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     paused_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
     rework_count: Mapped[int] = mapped_column(Integer, server_default="0")

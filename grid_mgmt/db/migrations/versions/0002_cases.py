@@ -69,6 +69,7 @@ def upgrade() -> None:
         sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("cancelled_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("deadline", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("stage_started_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("paused_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("duplicate_of", sa.BigInteger(), nullable=True),
         sa.Column("rework_count", sa.Integer(), server_default="0", nullable=False),

@@ -1,0 +1,184 @@
+"""SQL of cases: the scoped read, creation, compare-and-set update, and the append-only timeline."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import msgspec
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from grid_mgmt.cases.schemas import ActivityRead, CaseRead
+from grid_mgmt.lib.auth import CENTRE_ROLES, Principal
+
+CASE_SELECT = """
+SELECT c.id, c.case_no, c.source, c.status, c.version, c.stage, c.category_code, cat.name AS category_name,
+       cat.kind, c.urgency, c.description, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat, c.input_crs, c.accuracy_m,
+       c.address, c.grid_code, c.community_code, c.street_code, c.district_code, c.component_code, c.unit_code,
+       c.reporter_id, c.captured_at, c.received_at, c.registered_at, c.dispatched_at, c.acknowledged_at,
+       c.handled_at, c.checked_at, c.closed_at, c.cancelled_at, c.deadline, c.stage_started_at, c.paused_at,
+       c.duplicate_of, c.rework_count, c.checker_id, c.flags, c.updated_at
+FROM cases c JOIN category cat ON cat.code = c.category_code
+"""
+
+
+def scope_sql(principal: Principal, alias: str = "c") -> tuple[str, dict[str, Any]]:
+    """The data scope of a principal as an SQL condition over `cases` (bound parameters prefixed `scope_`).
+
+    Supervisors and admins see all; centre roles their district; unit staff the cases sent to their unit or
+    its children; workers what they reported and what lies in their duty grids (or what they must check).
+    """
+    if principal.sees_all:
+        return "TRUE", {}
+    parts: list[str] = []
+    params: dict[str, Any] = {}
+    if principal.roles & CENTRE_ROLES:
+        if principal.district_code:
+            parts.append(f"{alias}.district_code = :scope_district")
+            params["scope_district"] = principal.district_code
+        else:
+            parts.append("TRUE")
+    if "unit_staff" in principal.roles and principal.unit_codes:
+        parts.append(f"{alias}.unit_code = ANY(:scope_units)")
+        params["scope_units"] = sorted(principal.unit_codes)
+    if "worker" in principal.roles:
+        parts.append(f"{alias}.reporter_id = :scope_uid OR {alias}.checker_id = :scope_uid")
+        params["scope_uid"] = principal.user_id
+        if principal.duty_grid_codes:
+            parts.append(f"{alias}.grid_code = ANY(:scope_grids)")
+            params["scope_grids"] = sorted(principal.duty_grid_codes)
+    if not parts:
+        return "FALSE", {}
+    return "(" + " OR ".join(f"({p})" for p in parts) + ")", params
+
+
+def to_case(row: Any) -> CaseRead:
+    from grid_mgmt.cases.lifecycle import actions_from
+
+    read = msgspec.convert(dict(row._mapping), CaseRead)
+    read.next_actions = actions_from(read.status)
+    return read
+
+
+async def get_case(
+    conn: AsyncConnection, case_id: int, principal: Principal | None, *, for_update: bool = False
+) -> CaseRead | None:
+    """A case if it exists and the principal may see it (None otherwise: the caller answers 404)."""
+    where, params = scope_sql(principal) if principal is not None else ("TRUE", {})
+    sql = CASE_SELECT + f" WHERE c.id = :id AND {where}" + (" FOR UPDATE OF c" if for_update else "")
+    row = (await conn.execute(text(sql), {"id": case_id, **params})).first()
+    return to_case(row) if row is not None else None
+
+
+async def compare_and_set(conn: AsyncConnection, case_id: int, version: int, sets: dict[str, Any]) -> bool:
+    """`UPDATE … WHERE id AND version`: False when someone else moved the case first."""
+    assignments = ", ".join(f"{col} = :set_{col}" for col in sets)
+    sql = (
+        f"UPDATE cases SET {assignments}, version = version + 1, updated_at = now()"
+        " WHERE id = :id AND version = :version"
+    )
+    params = {f"set_{col}": value for col, value in sets.items()}
+    result = await conn.execute(text(sql), {"id": case_id, "version": version, **params})
+    return bool(result.rowcount == 1)
+
+
+async def append_activity(
+    conn: AsyncConnection,
+    *,
+    case_id: int,
+    action: str,
+    from_status: str | None,
+    to_status: str,
+    actor_id: int | None,
+    actor_role: str | None,
+    unit_code: str | None,
+    note: str | None,
+    payload: dict[str, Any],
+    at: dt.datetime,
+    deadline: dt.datetime | None,
+    minutes_used: int | None,
+    on_time: bool | None,
+) -> int:
+    """Append the next timeline row (seq = previous + 1; the case row is locked by the caller's update)."""
+    sql = """
+    INSERT INTO case_activity (case_id, seq, action, from_status, to_status, actor_id, actor_role, unit_code, note,
+                               payload, at, deadline, minutes_used, on_time)
+    VALUES (:case_id, (SELECT coalesce(max(seq), 0) + 1 FROM case_activity WHERE case_id = :case_id), :action,
+            :from_status, :to_status, :actor_id, :actor_role, :unit_code, :note, CAST(:payload AS jsonb), :at,
+            :deadline, :minutes_used, :on_time)
+    RETURNING id
+    """
+    params = {
+        "case_id": case_id, "action": action, "from_status": from_status, "to_status": to_status,
+        "actor_id": actor_id, "actor_role": actor_role, "unit_code": unit_code, "note": note,
+        "payload": msgspec.json.encode(payload).decode(), "at": at, "deadline": deadline,
+        "minutes_used": minutes_used, "on_time": on_time,
+    }  # fmt: skip
+    return int((await conn.execute(text(sql), params)).scalar_one())
+
+
+async def timeline(conn: AsyncConnection, case_id: int) -> list[ActivityRead]:
+    sql = """
+    SELECT a.seq, a.action, a.from_status, a.to_status, a.actor_id, u.username AS actor_username, a.actor_role,
+           a.unit_code, a.note, a.payload, a.at, a.deadline, a.minutes_used, a.on_time
+    FROM case_activity a LEFT JOIN app_user u ON u.id = a.actor_id
+    WHERE a.case_id = :id ORDER BY a.seq
+    """
+    rows = (await conn.execute(text(sql), {"id": case_id})).all()
+    return [msgspec.convert(dict(r._mapping), ActivityRead) for r in rows]
+
+
+async def last_payload(conn: AsyncConnection, case_id: int, action: str) -> dict[str, Any] | None:
+    """The payload of the newest timeline row of `action` (e.g. the pending postponement request)."""
+    sql = "SELECT payload FROM case_activity WHERE case_id = :id AND action = :action ORDER BY seq DESC LIMIT 1"
+    value = (await conn.execute(text(sql), {"id": case_id, "action": action})).scalar()
+    return dict(value) if value is not None else None
+
+
+async def time_limits(conn: AsyncConnection, category_code: str) -> dict[str, Any]:
+    value = await conn.scalar(text("SELECT time_limits FROM category WHERE code = :c"), {"c": category_code})
+    return dict(value or {})
+
+
+async def unit_parent_chain(conn: AsyncConnection, unit_code: str) -> tuple[bool, list[str]]:
+    """(the unit exists and is active, its ancestors' codes nearest first)."""
+    sql = """
+    WITH RECURSIVE up AS (
+        SELECT code, parent_code, active, 0 AS depth FROM unit WHERE code = :code
+        UNION ALL SELECT u.code, u.parent_code, u.active, up.depth + 1 FROM unit u JOIN up ON u.code = up.parent_code
+    ) SELECT code, active, depth FROM up ORDER BY depth
+    """
+    rows = (await conn.execute(text(sql), {"code": unit_code})).all()
+    if not rows:
+        return False, []
+    return bool(rows[0].active), [r.code for r in rows[1:]]
+
+
+async def attachments_of(conn: AsyncConnection, case_id: int, ids: list[int]) -> dict[int, str]:
+    """id → kind of those attachments that belong to the case."""
+    sql = "SELECT id, kind FROM attachment WHERE case_id = :case_id AND id = ANY(:ids)"
+    rows = (await conn.execute(text(sql), {"case_id": case_id, "ids": ids})).all()
+    return {int(r.id): str(r.kind) for r in rows}
+
+
+async def link_attachments(conn: AsyncConnection, ids: list[int], activity_id: int) -> None:
+    await conn.execute(
+        text("UPDATE attachment SET activity_id = :a WHERE id = ANY(:ids)"), {"a": activity_id, "ids": ids}
+    )
+
+
+async def grid_checker(conn: AsyncConnection, grid_code: str | None, username: str | None) -> int | None:
+    """The worker who checks: the named one (must be an active worker), else the first worker of the grid."""
+    if username:
+        sql = "SELECT id FROM app_user WHERE username = :u AND active AND 'worker' = ANY(roles)"
+        found = await conn.scalar(text(sql), {"u": username})
+        return int(found) if found is not None else None
+    if grid_code is None:
+        return None
+    sql = """
+    SELECT u.id FROM duty_grid_grid g JOIN duty_grid_worker w ON w.duty_grid_code = g.duty_grid_code
+    JOIN app_user u ON u.id = w.user_id WHERE g.grid_code = :grid AND u.active ORDER BY u.username LIMIT 1
+    """
+    found = await conn.scalar(text(sql), {"grid": grid_code})
+    return int(found) if found is not None else None

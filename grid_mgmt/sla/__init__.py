@@ -1,0 +1,1 @@
+"""Deadlines: working-time arithmetic and the limits of the class dictionary."""

@@ -9,11 +9,13 @@ from litestar import Litestar
 from litestar.di import Provide
 from redis.asyncio import Redis
 
+from grid_mgmt.cases.controllers import CaseController, action_router
 from grid_mgmt.categories.controllers import CategoryController
 from grid_mgmt.components.controllers import ComponentController
 from grid_mgmt.db.engine import make_engine
 from grid_mgmt.lib.deps import provide_db, provide_geo_list, provide_item_list, provide_settings
 from grid_mgmt.lib.errors import EXCEPTION_HANDLERS
+from grid_mgmt.lib.jobs import job_queue
 from grid_mgmt.pipelines.controllers import PipelineController
 from grid_mgmt.regions.controllers import GridController, RegionController
 from grid_mgmt.regions.locator import GridLocator
@@ -24,6 +26,7 @@ from grid_mgmt.units.controllers import UnitController
 
 ROUTES = [
     SystemController,
+    CaseController,
     RegionController,
     GridController,
     ComponentController,
@@ -41,8 +44,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def resources(app: Litestar) -> AsyncIterator[None]:
         engine = make_engine(settings)
         redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
+        arq = job_queue(settings.redis_url)
         locator = GridLocator(engine, settings.asyncpg_dsn) if settings.locate_cache else None
-        app.state.update(engine=engine, redis=redis, locator=locator, settings=settings)
+        app.state.update(engine=engine, redis=redis, arq=arq, locator=locator, settings=settings)
         if locator is not None:
             await locator.start()
         try:
@@ -51,10 +55,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             if locator is not None:
                 await locator.stop()
             await redis.aclose()
+            await arq.aclose()
             await engine.dispose()
 
     return Litestar(
-        route_handlers=[*ROUTES, docs_assets_router()],
+        route_handlers=[*ROUTES, action_router(), docs_assets_router()],
         dependencies={
             "db": Provide(provide_db, sync_to_thread=False),
             "settings": Provide(provide_settings, sync_to_thread=False),

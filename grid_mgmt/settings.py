@@ -61,6 +61,24 @@ class Settings:
     debug: bool = field(default_factory=lambda: _env("DEBUG", "0") in ("1", "true", "yes"))
     """Litestar debug mode (tracebacks in error responses; never in production)."""
 
+    jwt_secret: str = field(default_factory=lambda: _env("JWT_SECRET", ""))
+    """HS256 key of access tokens, same on every process (32+ random bytes); empty: insecure dev key, warned."""
+
+    access_token_minutes: int = field(default_factory=lambda: _env_int("ACCESS_TOKEN_MINUTES", 15))
+    """Lifetime of an access token (JWT), in minutes."""
+
+    refresh_token_days: int = field(default_factory=lambda: _env_int("REFRESH_TOKEN_DAYS", 30))
+    """Lifetime of a refresh token (a login session), in days; each refresh rotates it and restarts the clock."""
+
+    auth_cache_seconds: float = field(default_factory=lambda: _env_float("AUTH_CACHE_SECONDS", 5.0))
+    """Seconds a process trusts its cached user (active, token version, scope): the bound for revocations."""
+
+    login_max_failures: int = field(default_factory=lambda: _env_int("LOGIN_MAX_FAILURES", 10))
+    """Failed logins per username and client address within the window before answering 429."""
+
+    login_failure_window_s: int = field(default_factory=lambda: _env_int("LOGIN_FAILURE_WINDOW_S", 300))
+    """The window of `login_max_failures`, in seconds (also the longest Retry-After)."""
+
     @property
     def asyncpg_dsn(self) -> str:
         """The database URL in the form asyncpg and psql accept."""

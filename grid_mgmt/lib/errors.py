@@ -78,6 +78,12 @@ EXCEPTION_HANDLERS: dict[int | type[Exception], Any] = {
 
 ERROR_RESPONSES = {
     400: "The request is malformed: a parameter has the wrong type or is missing.",
-    404: "No such record.",
+    401: "No valid access token: log in and send `Authorization: Bearer <token>`.",
+    403: "Your roles do not allow this.",
+    404: "No such record (or it is outside your data scope).",
+    409: "It collides with the current state: an illegal transition, a stale version, a reused key.",
+    413: "The body is too large.",
+    415: "The upload's content is not an accepted type.",
+    429: "Too many requests; retry after the `Retry-After` seconds.",
     422: "The input is well-formed but unacceptable (the message says what and why).",
 }

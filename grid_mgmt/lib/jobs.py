@@ -79,8 +79,9 @@ def enqueue(name: str, *, job_id: str | None = None, defer_until: dt.datetime | 
     buffer.jobs.append(Job(name=name, kwargs=kwargs, job_id=job_id, defer_until=defer_until))
 
 
-def arq_pool_settings(redis_url: str) -> dict[str, Any]:
-    """Arguments for `arq.create_pool` that use our msgpack codec."""
-    from arq.connections import RedisSettings
+def job_queue(redis_url: str) -> ArqRedis:
+    """An arq client with our codec; it connects lazily, so a Redis that is down does not stop the API."""
+    from redis.asyncio import ConnectionPool
 
-    return {"settings_": RedisSettings.from_dsn(redis_url), "job_serializer": serialize}
+    pool = ConnectionPool.from_url(redis_url, socket_connect_timeout=2, socket_timeout=2)
+    return ArqRedis(connection_pool=pool, job_serializer=serialize)

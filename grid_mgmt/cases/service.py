@@ -1,0 +1,280 @@
+"""CaseService: the only writer of a case's status. It decides by the lifecycle table, compare-and-sets the row,
+appends the timeline, re-plans the deadline and buffers follow-up jobs until the commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from grid_mgmt.cases import lifecycle as lc
+from grid_mgmt.cases import repository as repo
+from grid_mgmt.cases.schemas import ActionPayload, CaseRead, TimelineRead
+from grid_mgmt.lib.auth import Principal
+from grid_mgmt.lib.errors import Conflict, DomainError, InvalidInput, NotFound
+from grid_mgmt.lib.jobs import JobBuffer, enqueue
+from grid_mgmt.sla.worktime import Calendar, deadline_for
+
+CALENDAR = Calendar()
+SHANGHAI = CALENDAR.tz
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def stage_deadline(limits: dict[str, Any], stage: str | None, urgency: str, start: dt.datetime) -> dt.datetime | None:
+    """The deadline of `stage` from the class's limits (None when the class sets none)."""
+    if stage is None:
+        return None
+    limit = limits.get(stage, {}).get(urgency)
+    if not limit:
+        return None
+    return deadline_for(start, int(limit["value"]), str(limit["unit"]), CALENDAR)
+
+
+@dataclass(slots=True)
+class NewCase:
+    """A report ready to be filed: location in WGS84, the areas already derived."""
+
+    source: str
+    category_code: str
+    urgency: str
+    description: str
+    lon: float
+    lat: float
+    input_crs: str = "wgs84"
+    accuracy_m: float | None = None
+    address: str | None = None
+    grid_code: str | None = None
+    community_code: str | None = None
+    street_code: str | None = None
+    district_code: str | None = None
+    component_code: str | None = None
+    captured_at: dt.datetime | None = None
+    flags: list[str] = field(default_factory=list)
+    status: str = lc.Status.REPORTED
+
+
+async def open_case(conn: AsyncConnection, new: NewCase, principal: Principal | None) -> int:
+    """File a new case (status reported, or verifying for citizen reports): row, case number, first timeline
+    row, first deadline, and the routing job. Runs inside the caller's transaction and JobBuffer."""
+    now = utcnow()
+    stage = lc.Stage.VERIFY if new.status == lc.Status.VERIFYING else lc.Stage.REGISTER
+    deadline = stage_deadline(await repo.time_limits(conn, new.category_code), stage, new.urgency, now)
+    day = now.astimezone(SHANGHAI).date()
+    serial = await conn.scalar(
+        text(
+            "INSERT INTO case_counter (day, last) VALUES (:day, 1)"
+            " ON CONFLICT (day) DO UPDATE SET last = case_counter.last + 1 RETURNING last"
+        ),
+        {"day": day},
+    )
+    sql = """
+    INSERT INTO cases (case_no, source, category_code, urgency, description, geom, input_crs, accuracy_m, address,
+        grid_code, community_code, street_code, district_code, component_code, reporter_id, captured_at,
+        received_at, status, stage, deadline, stage_started_at, flags, updated_at)
+    VALUES (:case_no, :source, :category_code, :urgency, :description, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326),
+        :input_crs, :accuracy_m, :address, :grid_code, :community_code, :street_code, :district_code,
+        :component_code, :reporter_id, :captured_at, :now, :status, :stage, :deadline, :now, :flags, :now)
+    RETURNING id
+    """
+    values = {
+        "case_no": f"{day:%Y%m%d}{int(serial or 0):06d}", "source": new.source, "category_code": new.category_code,
+        "urgency": new.urgency, "description": new.description, "lon": new.lon, "lat": new.lat,
+        "input_crs": new.input_crs, "accuracy_m": new.accuracy_m, "address": new.address,
+        "grid_code": new.grid_code, "community_code": new.community_code, "street_code": new.street_code,
+        "district_code": new.district_code, "component_code": new.component_code,
+        "reporter_id": principal.user_id if principal else None, "captured_at": new.captured_at, "now": now,
+        "status": str(new.status), "stage": str(stage), "deadline": deadline, "flags": list(new.flags),
+    }  # fmt: skip
+    case_id = int((await conn.execute(text(sql), values)).scalar_one())
+    await repo.append_activity(
+        conn, case_id=case_id, action="report", from_status=None, to_status=str(new.status),
+        actor_id=principal.user_id if principal else None, actor_role=_first_role(principal), unit_code=None,
+        note=None, payload={"source": new.source, "flags": list(new.flags), "next_deadline": _iso(deadline)},
+        at=now, deadline=None, minutes_used=None, on_time=None,
+    )  # fmt: skip
+    enqueue("cases.route", case_id=case_id)
+    return case_id
+
+
+def _first_role(principal: Principal | None) -> str | None:
+    if principal is None:
+        return "citizen"
+    return next((r for r in lc.Role if r in principal.roles), None)
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+class CaseService:
+    """Reads in the caller's scope and the one path that changes a case's status."""
+
+    def __init__(self, engine: AsyncEngine, arq: Any = None):
+        self.engine = engine
+        self.arq = arq
+
+    async def get(self, principal: Principal, case_id: int) -> CaseRead:
+        async with self.engine.connect() as conn:
+            case = await repo.get_case(conn, case_id, principal)
+        if case is None:
+            raise NotFound(f"no case {case_id} (or it is outside your scope)")
+        return case
+
+    async def timeline(self, principal: Principal, case_id: int) -> TimelineRead:
+        async with self.engine.connect() as conn:
+            case = await repo.get_case(conn, case_id, principal)
+            if case is None:
+                raise NotFound(f"no case {case_id} (or it is outside your scope)")
+            rows = await repo.timeline(conn, case_id)
+        return TimelineRead(case_id=case.id, case_no=case.case_no, activities=rows)
+
+    async def apply(self, case_id: int, action: str, principal: Principal, payload: ActionPayload) -> CaseRead:
+        """Take `action` on the case as `principal`: 404 outside scope, 403 wrong role, 409 illegal or stale,
+        422 missing proof (unit, photos, reason). One transaction; jobs leave after the commit."""
+        with JobBuffer.collect() as jobs:
+            async with self.engine.begin() as conn:
+                case = await repo.get_case(conn, case_id, principal)
+                if case is None:
+                    raise NotFound(f"no case {case_id} (or it is outside your scope)")
+                rule, role = _decide(case, action, principal)
+                if payload.version is not None and payload.version != case.version:
+                    raise Conflict(
+                        f"case {case_id} is at version {case.version}, not {payload.version}: reload it and retry",
+                        extra={"version": case.version, "status": case.status},
+                    )
+                await _check_actor(conn, case, action, role, principal, payload)
+                sets, activity = await _plan(conn, case, action, rule, role, principal, payload)
+                if not await repo.compare_and_set(conn, case_id, case.version, sets):
+                    raise Conflict(f"case {case_id} was changed by someone else meanwhile: reload it and retry")
+                activity_id = await repo.append_activity(conn, **activity)
+                ids = getattr(payload, "attachment_ids", None)
+                if ids:
+                    await repo.link_attachments(conn, ids, activity_id)
+                for effect in rule.effects:
+                    if effect.startswith("notify"):
+                        enqueue("cases.notify", case_id=case_id, action=action, effect=str(effect))
+                updated = await repo.get_case(conn, case_id, None)
+            await jobs.flush(self.arq)
+        assert updated is not None
+        return updated
+
+
+def _decide(case: CaseRead, action: str, principal: Principal) -> tuple[lc.Rule, lc.Role]:
+    try:
+        return lc.decide(case.status, action, principal.roles)
+    except lc.UnknownAction as exc:
+        raise NotFound(str(exc)) from exc
+    except lc.IllegalTransition as exc:
+        raise Conflict(str(exc), extra={"status": case.status}) from exc
+    except lc.RoleNotAllowed as exc:
+        raise DomainError(str(exc), status_code=403) from exc
+
+
+async def _check_actor(
+    conn: AsyncConnection, case: CaseRead, action: str, role: lc.Role, principal: Principal, payload: ActionPayload
+) -> None:
+    """Who within a role may act: the unit's own staff, the assigned checker, the reporter fixing it himself."""
+    if role == lc.Role.UNIT_STAFF and case.unit_code not in principal.unit_codes:
+        raise DomainError(f"case {case.id} is with unit {case.unit_code}, not yours", status_code=403)
+    if role == lc.Role.WORKER:
+        if action in ("check_pass", "check_fail") and case.checker_id not in (None, principal.user_id):
+            raise DomainError("another worker is assigned to check this case", status_code=403)
+        if action == "self_handle" and case.reporter_id != principal.user_id:
+            raise DomainError("only the worker who reported it can handle it on the spot", status_code=403)
+        if action.startswith("verify") and case.grid_code not in principal.duty_grid_codes:
+            raise DomainError("only a worker of the case's duty grid can verify it", status_code=403)
+    for need in lc.TABLE[(lc.Status(case.status), action)].requires:
+        if getattr(payload, str(need), None) in (None, "", []):
+            raise InvalidInput(f"{action} needs {need}", extra={"field": str(need)})
+
+
+PHOTO_KINDS = {"feed_back": {"handling"}, "check_pass": {"check"}, "check_fail": {"check"},
+               "self_handle": {"report", "handling"}, "verify_pass": {"verify", "report"}}  # fmt: skip
+
+
+async def _plan(
+    conn: AsyncConnection,
+    case: CaseRead,
+    action: str,
+    rule: lc.Rule,
+    role: lc.Role,
+    principal: Principal,
+    payload: ActionPayload,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The column changes and the timeline row of this transition."""
+    now = utcnow()
+    sets: dict[str, Any] = {"status": str(rule.to)}
+    extra: dict[str, Any] = {}
+    if rule.stamp:
+        sets[rule.stamp] = now
+    ids = list(getattr(payload, "attachment_ids", None) or [])
+    if ids:
+        kinds = await repo.attachments_of(conn, case.id, ids)
+        missing = sorted(set(ids) - set(kinds))
+        if missing:
+            raise InvalidInput(
+                f"attachments {missing} do not belong to case {case.id}", extra={"field": "attachment_ids"}
+            )
+        wrong = sorted(i for i, k in kinds.items() if k not in PHOTO_KINDS.get(action, {k}))
+        if wrong:
+            raise InvalidInput(
+                f"{action} needs photos of kind {', '.join(sorted(PHOTO_KINDS[action]))}; {wrong} are not",
+                extra={"field": "attachment_ids"},
+            )
+        extra["attachment_ids"] = ids
+    if lc.Effect.SET_UNIT in rule.effects:
+        unit = str(getattr(payload, "unit_code", ""))
+        active, ancestors = await repo.unit_parent_chain(conn, unit)
+        if not active:
+            raise InvalidInput(f"no active handling unit {unit!r}", extra={"field": "unit_code"})
+        if action == "forward" and case.unit_code not in ancestors:
+            raise InvalidInput(f"unit {unit} is not below {case.unit_code}; forward only to a child unit")
+        sets["unit_code"] = unit
+        extra["unit_code"] = unit
+    if lc.Effect.CLEAR_UNIT in rule.effects:
+        sets["unit_code"] = None
+    if lc.Effect.COUNT_REWORK in rule.effects:
+        sets["rework_count"] = case.rework_count + 1
+    if lc.Effect.CHECK_TASK in rule.effects:
+        checker = await repo.grid_checker(conn, case.grid_code, getattr(payload, "checker_username", None))
+        if checker is None:
+            raise InvalidInput(f"no active worker to check grid {case.grid_code}; name a checker_username")
+        sets["checker_id"] = checker
+        extra["checker_id"] = checker
+    deadline_before = case.deadline
+    minutes_used = int((now - case.stage_started_at).total_seconds() // 60) if case.stage_started_at else None
+    clock = rule.clock
+    if clock == lc.Clock.START:
+        limits = await repo.time_limits(conn, case.category_code)
+        sets.update(stage=str(rule.stage), stage_started_at=now, paused_at=None,
+                    deadline=stage_deadline(limits, rule.stage, case.urgency, now))  # fmt: skip
+    elif clock == lc.Clock.STOP:
+        sets.update(stage=None, deadline=None, paused_at=None)
+    elif clock == lc.Clock.PAUSE:
+        sets["paused_at"] = now
+    elif clock == lc.Clock.EXTEND:
+        asked = await repo.last_payload(conn, case.id, "request_postpone")
+        if not asked or "minutes" not in asked:
+            raise Conflict("there is no postponement request to approve")
+        if case.deadline is not None:
+            sets["deadline"] = case.deadline + dt.timedelta(minutes=int(asked["minutes"]))
+        extra["minutes"] = int(asked["minutes"])
+    if action == "request_postpone":
+        extra["minutes"] = int(getattr(payload, "minutes", 0))
+    measured = clock in (lc.Clock.START, lc.Clock.STOP) and action not in ("reopen", "unshelve")
+    extra["next_deadline"] = _iso(sets.get("deadline", case.deadline))
+    activity = {
+        "case_id": case.id, "action": action, "from_status": case.status, "to_status": str(rule.to),
+        "actor_id": principal.user_id, "actor_role": str(role), "unit_code": principal.unit_code,
+        "note": payload.note, "payload": extra, "at": now, "deadline": deadline_before,
+        "minutes_used": minutes_used if measured else None,
+        "on_time": (now <= deadline_before) if measured and deadline_before else None,
+    }  # fmt: skip
+    return sets, activity

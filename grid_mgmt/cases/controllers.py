@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Router, get, post
 from litestar.handlers import HTTPRouteHandler
-from litestar.params import Parameter
+from litestar.params import JSONBody, Parameter
 
 from grid_mgmt.cases import lifecycle as lc
 from grid_mgmt.cases.schemas import PAYLOADS, ActionPayload, CaseRead, TimelineRead
@@ -52,7 +52,7 @@ def _action_route(action: str, body: type[ActionPayload]) -> HTTPRouteHandler:
         return await service.apply(case_id, action, current(request), data)
 
     handler.__name__ = handler.__qualname__ = f"case_{action}"
-    handler.__annotations__ = {**handler.__annotations__, "data": body, "case_id": Annotated[int, CASE_ID]}
+    handler.__annotations__ = {**handler.__annotations__, "data": JSONBody[body], "case_id": Annotated[int, CASE_ID]}
     return post(
         f"/{{case_id:int}}/actions/{action}",
         summary=f"{action.replace('_', ' ').capitalize()}",

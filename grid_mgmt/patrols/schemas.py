@@ -131,14 +131,14 @@ class TrackProperties(Schema):
     times: list[dt.datetime]
 
 
-class LineString(Schema):
+class LineString(Schema, kw_only=True):
     """GeoJSON LineString of [lon, lat] positions."""
 
     type: Literal["LineString"] = "LineString"
     coordinates: list[tuple[float, float]]
 
 
-class TrackFeature(Schema):
+class TrackFeature(Schema, kw_only=True):
     """A GeoJSON Feature: the LineString of the accepted fixes in time order (null with fewer than 2)."""
 
     type: Literal["Feature"] = "Feature"

@@ -69,7 +69,7 @@ async def dsn(imp_db: str) -> AsyncIterator[str]:
     """The database DSN, with the layers the tests import emptied first (base regions, units, classes stay)."""
     conn = await asyncpg.connect(imp_db)
     try:
-        await conn.execute("TRUNCATE component, pipeline, duty_grid_grid, grid")
+        await conn.execute("TRUNCATE component, pipeline, duty_grid_grid, grid CASCADE")
         await conn.execute("DELETE FROM unit WHERE code NOT IN ('CGJ', 'SW01', 'LD01') AND level = 3")
         await conn.execute("DELETE FROM unit WHERE code NOT IN ('CGJ', 'SW01', 'LD01') AND level = 2")
         await conn.execute("DELETE FROM unit WHERE code NOT IN ('CGJ', 'SW01', 'LD01')")

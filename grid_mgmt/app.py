@@ -9,30 +9,43 @@ from litestar import Litestar
 from litestar.di import Provide
 from redis.asyncio import Redis
 
+from grid_mgmt.accounts.controllers import AdminUserController, AuthController
+from grid_mgmt.accounts.deps import account_resources
+from grid_mgmt.accounts.middleware import AuthMiddleware
 from grid_mgmt.cases.controllers import CaseController, action_router
+from grid_mgmt.cases.search import CASE_LIST_ROUTES
 from grid_mgmt.categories.controllers import CategoryController
 from grid_mgmt.components.controllers import ComponentController
 from grid_mgmt.db.engine import make_engine
+from grid_mgmt.intake.controllers import AttachmentController, IntakeController
 from grid_mgmt.lib.deps import provide_db, provide_geo_list, provide_item_list, provide_settings
 from grid_mgmt.lib.errors import EXCEPTION_HANDLERS
 from grid_mgmt.lib.jobs import job_queue
+from grid_mgmt.patrols.controllers import PatrolController
 from grid_mgmt.pipelines.controllers import PipelineController
 from grid_mgmt.regions.controllers import GridController, RegionController
 from grid_mgmt.regions.locator import GridLocator
 from grid_mgmt.settings import Settings, get_settings
 from grid_mgmt.system.controllers import SystemController
 from grid_mgmt.system.docs import docs_assets_router, openapi_config
+from grid_mgmt.tasks.controllers import TaskController
 from grid_mgmt.units.controllers import UnitController
 
 ROUTES = [
     SystemController,
+    AuthController,
+    AdminUserController,
     CaseController,
+    TaskController,
+    IntakeController,
+    AttachmentController,
     RegionController,
     GridController,
     ComponentController,
     PipelineController,
     UnitController,
     CategoryController,
+    PatrolController,
 ]
 
 
@@ -59,7 +72,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await engine.dispose()
 
     return Litestar(
-        route_handlers=[*ROUTES, action_router(), docs_assets_router()],
+        # the case list: plain handlers, after IntakeController which shares the path /api/v1/cases
+        route_handlers=[*ROUTES, action_router(), *CASE_LIST_ROUTES, docs_assets_router()],
         dependencies={
             "db": Provide(provide_db, sync_to_thread=False),
             "settings": Provide(provide_settings, sync_to_thread=False),
@@ -68,6 +82,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         },
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi_config(),
-        lifespan=[resources],
+        middleware=[AuthMiddleware()],
+        lifespan=[resources, account_resources],
         debug=settings.debug,
     )

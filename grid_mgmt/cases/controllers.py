@@ -52,7 +52,11 @@ def _action_route(action: str, body: type[ActionPayload]) -> HTTPRouteHandler:
         return await service.apply(case_id, action, current(request), data)
 
     handler.__name__ = handler.__qualname__ = f"case_{action}"
-    handler.__annotations__ = {**handler.__annotations__, "data": JSONBody[body], "case_id": Annotated[int, CASE_ID]}
+    handler.__annotations__ = {
+        **handler.__annotations__,
+        "data": JSONBody[body],  # type: ignore[valid-type,misc]
+        "case_id": Annotated[int, CASE_ID],
+    }
     return post(
         f"/{{case_id:int}}/actions/{action}",
         summary=f"{action.replace('_', ' ').capitalize()}",

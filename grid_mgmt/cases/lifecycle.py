@@ -94,6 +94,7 @@ class Rule:
     to: Status
     roles: frozenset[Role]
     stamp: str | None = None  # the per-stage timestamp column it sets
+    unstamp: tuple[str, ...] = ()  # timestamp columns it clears (reopen)
     stage: Stage | None = None  # the stage the case is in afterwards (for its deadline)
     clock: Clock = Clock.KEEP
     effects: tuple[Effect, ...] = ()

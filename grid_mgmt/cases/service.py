@@ -214,6 +214,8 @@ async def _plan(
     extra: dict[str, Any] = {}
     if rule.stamp:
         sets[rule.stamp] = now
+    for column in rule.unstamp:
+        sets[column] = None
     ids = list(getattr(payload, "attachment_ids", None) or [])
     if ids:
         kinds = await repo.attachments_of(conn, case.id, ids)

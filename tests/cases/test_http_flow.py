@@ -69,9 +69,9 @@ async def test_phone_report_to_closure(client: AsyncTestClient, auth_headers, pg
     await _act(client, staff, case_id, "acknowledge")
     handled_photo = await _photo(client, staff, case_id, "handling")
     await _act(client, staff, case_id, "feed_back", attachment_ids=[handled_photo], note="已清运")
-    case = await _act(client, await auth_headers("dispatcher1"), case_id, "request_check")
-    checker = await pg.fetchval("SELECT username FROM app_user WHERE id = $1", case["checker_id"])
-    checker_headers = await auth_headers(checker)
+    case = await _act(client, await auth_headers("dispatcher1"), case_id, "request_check", checker_username="worker1")
+    assert case["checker_id"] == await pg.fetchval("SELECT id FROM app_user WHERE username = 'worker1'")
+    checker_headers = worker
     check_photo = await _photo(client, checker_headers, case_id, "check")
     await _act(client, checker_headers, case_id, "check_pass", attachment_ids=[check_photo])
     case = await _act(client, await auth_headers("leader1"), case_id, "close")

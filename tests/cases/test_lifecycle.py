@@ -85,3 +85,9 @@ def test_lifecycle_imports_only_the_standard_library() -> None:
     imported = {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
     imported |= {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     assert imported <= {"__future__", "dataclasses", "enum"}, imported
+
+
+def test_the_database_knows_the_same_statuses() -> None:
+    from grid_mgmt.db.models.case import STATUSES
+
+    assert set(STATUSES) == {s.value for s in lc.Status}

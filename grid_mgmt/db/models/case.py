@@ -35,6 +35,11 @@ from grid_mgmt.db.base import SRID, Base
 URGENCIES = ("urgent", "fairly_urgent", "normal")
 SOURCES = ("worker", "citizen", "hotline", "video", "inspection", "leader")
 ATTACHMENT_KINDS = ("report", "handling", "check", "verify")
+STATUSES = (
+    "verifying", "reported", "registered", "dispatched", "handling", "handled", "checking", "checked", "closed",
+    "shelved", "rejected", "declined", "cancelled",
+)  # fmt: skip
+"""The statuses of cases/lifecycle.py (a test keeps the two equal)."""
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -48,6 +53,7 @@ class Case(Base):
     __table_args__ = (
         CheckConstraint(_in("urgency", URGENCIES), name="urgency"),
         CheckConstraint(_in("source", SOURCES), name="source"),
+        CheckConstraint(_in("status", STATUSES), name="status"),
         CheckConstraint("char_length(description) BETWEEN 1 AND 4000", name="description"),
         CheckConstraint("accuracy_m IS NULL OR accuracy_m >= 0", name="accuracy"),
         CheckConstraint("version >= 1 AND rework_count >= 0", name="counters"),
@@ -60,6 +66,7 @@ class Case(Base):
         ),
         Index("ix_cases_geog", text("(geom::geography)"), postgresql_using="gist"),
         Index("ix_cases_updated", "updated_at", "id"),
+        Index("ix_cases_checker", "checker_id", postgresql_where=text("checker_id IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)

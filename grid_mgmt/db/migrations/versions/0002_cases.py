@@ -80,6 +80,11 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "source IN ('worker', 'citizen', 'hotline', 'video', 'inspection', 'leader')", name=op.f("ck_cases_source")
         ),
+        sa.CheckConstraint(
+            "status IN ('verifying', 'reported', 'registered', 'dispatched', 'handling', 'handled', 'checking',"
+            " 'checked', 'closed', 'shelved', 'rejected', 'declined', 'cancelled')",
+            name=op.f("ck_cases_status"),
+        ),
         sa.CheckConstraint("urgency IN ('urgent', 'fairly_urgent', 'normal')", name=op.f("ck_cases_urgency")),
         sa.CheckConstraint("accuracy_m IS NULL OR accuracy_m >= 0", name=op.f("ck_cases_accuracy")),
         sa.CheckConstraint("char_length(description) BETWEEN 1 AND 4000", name=op.f("ck_cases_description")),
@@ -113,6 +118,11 @@ def upgrade() -> None:
     op.create_index("ix_cases_status_received", "cases", ["status", "received_at"], unique=False)
     op.create_index("ix_cases_unit_status", "cases", ["unit_code", "status"], unique=False)
     op.create_index("ix_cases_updated", "cases", ["updated_at", "id"], unique=False)
+    op.create_index(
+        "ix_cases_checker", "cases", ["checker_id"], unique=False, postgresql_where=sa.text("checker_id IS NOT NULL")
+    )
+    # unit staff lists filter by unit and status together: tell the planner how they correlate
+    op.execute("CREATE STATISTICS st_cases_status_unit (mcv) ON status, unit_code FROM cases")
     op.create_table(
         "idempotency_key",
         sa.Column("user_id", sa.Integer(), nullable=False),

@@ -1,0 +1,290 @@
+"""SQL of the case lists: filters, keyset pages over an index, task queues and the delta-sync walk.
+
+Every statement ANDs the caller's data scope (`scope_sql`). Nothing here counts the whole table: pages are
+keyset (`ORDER BY <key>, id LIMIT n + 1`), queue counts stop at a cap.
+
+Index use (migration 0002):
+- newest/oldest first (`received_at`) with or without a status filter: one branch per status over
+  `ix_cases_status_received (status, received_at)`, merged by a UNION ALL whose branches each stop after a page;
+  PostgreSQL 15 cannot read one btree in order across several values of its leading column, so without this a
+  status list (or no status at all) would fetch and sort every matching row (a reporter's or a grid's cases
+  without a status filter read `ix_cases_reporter` / `ix_cases_grid` in order instead);
+- bbox: `ST_Intersects(geom, envelope)` → GiST `idx_cases_geom` (the planner picks it when the box is selective);
+- overdue: `deadline < now() AND closed_at IS NULL AND cancelled_at IS NULL` → the partial `ix_cases_deadline_open`;
+- `updated_at` order and the sync walk: `ix_cases_updated (updated_at, id)`;
+- unit, grid, reporter filters: their composite indexes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from grid_mgmt.cases.repository import CASE_SELECT, scope_sql, to_case
+from grid_mgmt.cases.schemas import CaseRead
+from grid_mgmt.lib.auth import Principal
+
+LIST_TIMEOUT_MS = 5000
+"""A list statement that runs longer is cancelled (the caller answers 422 asking for narrower filters)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sort:
+    """An order of the list: the column, its direction, whether it can be NULL (sorted last either way)."""
+
+    name: str
+    column: str
+    descending: bool
+    nullable: bool = False
+
+
+SORTS: dict[str, Sort] = {
+    s.name: s
+    for s in (
+        Sort("received_at", "received_at", descending=False),
+        Sort("-received_at", "received_at", descending=True),
+        Sort("deadline", "deadline", descending=False, nullable=True),
+        Sort("-deadline", "deadline", descending=True, nullable=True),
+        Sort("updated_at", "updated_at", descending=False),
+        Sort("-updated_at", "updated_at", descending=True),
+    )
+}
+DEFAULT_SORT = "-received_at"
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where a page ends: the sort key (None for a NULL deadline) and the case id."""
+
+    key: dt.datetime | None
+    id: int
+
+
+@dataclass(frozen=True, slots=True)
+class CaseFilter:
+    """Checked list filters; empty tuples and None do not apply."""
+
+    statuses: tuple[str, ...] = ()
+    category_codes: tuple[str, ...] = ()
+    kind: str | None = None
+    urgencies: tuple[str, ...] = ()
+    unit_codes: tuple[str, ...] = ()
+    region: str | None = None
+    grid_code: str | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    reporter_id: int | None = None
+    overdue: bool = False
+    """Only cases whose running clock has passed its deadline."""
+    received_from: dt.datetime | None = None
+    received_to: dt.datetime | None = None
+    q: str | None = None
+    extra: tuple[str, ...] = field(default_factory=tuple)
+    """Further SQL conditions over `c` (task queues), with their parameters in `extra_params`."""
+    extra_params: tuple[tuple[str, Any], ...] = ()
+
+
+OVERDUE_SQL = "c.deadline < now() AND c.closed_at IS NULL AND c.cancelled_at IS NULL AND c.paused_at IS NULL"
+"""A running clock past its deadline. `deadline` is NULL once the clock stops (CaseService); a paused (shelved)
+case is not late; `closed_at IS NULL AND cancelled_at IS NULL` is the predicate of the partial index
+`ix_cases_deadline_open`, spelled as in the migration so the planner can use it."""
+
+_REGION_COLUMN = {6: "district_code", 9: "street_code", 12: "community_code"}
+
+
+def _like(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def filter_sql(flt: CaseFilter, principal: Principal) -> tuple[list[str], dict[str, Any]]:
+    """The WHERE conditions (over `c` = cases, `cat` = category) of a filter inside the principal's scope."""
+    scope, params = scope_sql(principal)
+    where = [scope] if scope != "TRUE" else []
+    if flt.category_codes:
+        where.append("c.category_code = ANY(:f_categories)")
+        params["f_categories"] = list(flt.category_codes)
+    if flt.kind is not None:
+        where.append("cat.kind = :f_kind")
+        params["f_kind"] = flt.kind
+    if flt.urgencies:
+        where.append("c.urgency = ANY(:f_urgencies)")
+        params["f_urgencies"] = list(flt.urgencies)
+    if flt.unit_codes:
+        where.append("c.unit_code = ANY(:f_units)")
+        params["f_units"] = list(flt.unit_codes)
+    if flt.region is not None:
+        where.append(f"c.{_REGION_COLUMN[len(flt.region)]} = :f_region")
+        params["f_region"] = flt.region
+    if flt.grid_code is not None:
+        where.append("c.grid_code = :f_grid")
+        params["f_grid"] = flt.grid_code
+    if flt.bbox is not None:
+        where.append("ST_Intersects(c.geom, ST_MakeEnvelope(:f_minx, :f_miny, :f_maxx, :f_maxy, 4326))")
+        params.update(f_minx=flt.bbox[0], f_miny=flt.bbox[1], f_maxx=flt.bbox[2], f_maxy=flt.bbox[3])
+    if flt.reporter_id is not None:
+        where.append("c.reporter_id = :f_reporter")
+        params["f_reporter"] = flt.reporter_id
+    if flt.overdue:
+        where.append(OVERDUE_SQL)
+    if flt.received_from is not None:
+        where.append("c.received_at >= :f_from")
+        params["f_from"] = flt.received_from
+    if flt.received_to is not None:
+        where.append("c.received_at < :f_to")
+        params["f_to"] = flt.received_to
+    if flt.q is not None:
+        where.append("(c.description ILIKE :f_q OR c.address ILIKE :f_q OR c.case_no ILIKE :f_q)")
+        params["f_q"] = _like(flt.q)
+    where.extend(flt.extra)
+    params.update(dict(flt.extra_params))
+    return where, params
+
+
+def _order(sort: Sort, alias: str = "c") -> str:
+    direction = "DESC" if sort.descending else "ASC"
+    nulls = " NULLS LAST" if sort.nullable else ""
+    return f"{alias}.{sort.column} {direction}{nulls}, {alias}.id {direction}"
+
+
+def _after(sort: Sort, after: Position, params: dict[str, Any]) -> str:
+    """Rows strictly after `after` in `sort` order (NULL keys come last in both directions)."""
+    col = f"c.{sort.column}"
+    op = "<" if sort.descending else ">"
+    params["after_id"] = after.id
+    if after.key is None:  # inside the NULL tail: only the id moves
+        return f"{col} IS NULL AND c.id {op} :after_id"
+    params["after_key"] = after.key
+    # The row comparison is exact; the single-column bound lets a (…, key) btree start at the right place.
+    cond = f"{col} {op}= :after_key AND ({col}, c.id) {op} (:after_key, :after_id)"
+    if sort.nullable:
+        cond = f"(({cond}) OR {col} IS NULL)"
+    return cond
+
+
+def list_sql(
+    flt: CaseFilter, principal: Principal, sort: Sort, after: Position | None, limit: int, all_statuses: Sequence[str]
+) -> tuple[str, dict[str, Any]]:
+    """The statement of one page (limit + 1 rows, to tell whether there is more) and its parameters."""
+    where, params = filter_sql(flt, principal)
+    if after is not None:
+        where.append(_after(sort, after, params))
+    params["limit"] = limit + 1
+    order = _order(sort)
+    statuses = list(flt.statuses)
+    by_status = statuses or (flt.reporter_id is None and flt.grid_code is None)
+    if sort.column != "received_at" or flt.overdue or not by_status:
+        # deadline / updated_at orders, the overdue list (partial deadline index), and a reporter's or a grid's
+        # cases without a status filter ((reporter_id, received_at) / (grid_code, received_at)): one statement
+        if statuses:
+            where.append("c.status = ANY(:f_statuses)")
+            params["f_statuses"] = statuses
+        sql = CASE_SELECT + _where(where) + f" ORDER BY {order} LIMIT :limit"
+        return sql, params
+    # received_at order: a branch per status over (status, received_at), each stopping after a page
+    branches = []
+    for i, status in enumerate(statuses or all_statuses):
+        params[f"st{i}"] = status
+        branch_where = [f"c.status = :st{i}", *where]
+        branches.append(f"({CASE_SELECT}{_where(branch_where)} ORDER BY {order} LIMIT :limit)")
+    if len(branches) == 1:
+        return branches[0][1:-1], params
+    sql = f"SELECT * FROM ({' UNION ALL '.join(branches)}) u ORDER BY {_order(sort, 'u')} LIMIT :limit"
+    return sql, params
+
+
+def _where(conditions: Sequence[str]) -> str:
+    return (" WHERE " + " AND ".join(f"({w})" for w in conditions)) if conditions else ""
+
+
+async def tune(conn: AsyncConnection, timeout_ms: int = LIST_TIMEOUT_MS) -> None:
+    """Settings for the list statements of this transaction (SET LOCAL).
+
+    - `plan_cache_mode = force_custom_plan`: the driver prepares statements, and after five runs PostgreSQL may
+      switch to a generic plan that does not know the bbox or the statuses — measured at 1,000,000 cases it
+      picked a plan 100× slower; planning each time costs about a millisecond.
+    - no parallel workers: starting them costs more than reading a page (a 50-row page needs a few hundred rows).
+    - a statement timeout: a filter no index serves (a rare word in `q` over every case) cannot hold a
+      connection for long; the caller turns the cancellation into a 422 asking for narrower filters.
+    """
+    await conn.execute(
+        text(
+            "SELECT set_config('statement_timeout', :timeout, true),"
+            " set_config('plan_cache_mode', 'force_custom_plan', true),"
+            " set_config('max_parallel_workers_per_gather', '0', true)"
+        ),
+        {"timeout": str(int(timeout_ms))},
+    )
+
+
+async def list_page(
+    conn: AsyncConnection,
+    flt: CaseFilter,
+    principal: Principal,
+    sort: Sort,
+    after: Position | None,
+    limit: int,
+    all_statuses: Sequence[str],
+) -> tuple[list[CaseRead], bool]:
+    """One page of cases and whether more follow."""
+    sql, params = list_sql(flt, principal, sort, after, limit, all_statuses)
+    rows = (await conn.execute(text(sql), params)).all()
+    return [to_case(r) for r in rows[:limit]], len(rows) > limit
+
+
+async def explain(conn: AsyncConnection, sql: str, params: dict[str, Any]) -> str:
+    """EXPLAIN of a statement (tests and benchmarks check the plan uses indexes)."""
+    rows = (await conn.execute(text("EXPLAIN " + sql), params)).all()
+    return "\n".join(str(r[0]) for r in rows)
+
+
+# ---- task queues ------------------------------------------------------------------------------------------
+
+
+async def queue(
+    conn: AsyncConnection, flt: CaseFilter, principal: Principal, *, items: int, cap: int
+) -> tuple[list[CaseRead], int, int]:
+    """A task queue: its first `items` cases (earliest deadline first, so overdue first), how many there are and
+    how many of them are overdue — both counted up to `cap` (a bounded scan, never the whole table)."""
+    where, params = filter_sql(flt, principal)
+    if flt.statuses:
+        where.append("c.status = ANY(:f_statuses)")
+        params["f_statuses"] = list(flt.statuses)
+    cond = _where(where)
+    sql = CASE_SELECT + cond + " ORDER BY c.deadline ASC NULLS LAST, c.received_at, c.id LIMIT :items"
+    rows = (await conn.execute(text(sql), {**params, "items": items})).all()
+    count_sql = (
+        "SELECT count(*) AS n, count(*) FILTER (WHERE late) AS late FROM ("
+        " SELECT c.deadline < now() AS late FROM cases c JOIN category cat ON cat.code = c.category_code"
+        f"{cond} LIMIT :cap) x"
+    )
+    counted = (await conn.execute(text(count_sql), {**params, "cap": cap})).one()
+    return [to_case(r) for r in rows], int(counted.n), int(counted.late)
+
+
+# ---- delta sync -------------------------------------------------------------------------------------------
+
+
+async def changed_since(
+    conn: AsyncConnection, principal: Principal, after: tuple[dt.datetime, int] | None, limit: int
+) -> tuple[list[CaseRead], bool]:
+    """Cases in the principal's scope changed after `after` = (updated_at, id), in (updated_at, id) order."""
+    scope, params = scope_sql(principal)
+    where = [scope] if scope != "TRUE" else []
+    if after is not None:
+        where.append("c.updated_at >= :after_ts AND (c.updated_at, c.id) > (:after_ts, :after_id)")
+        params.update(after_ts=after[0], after_id=after[1])
+    sql = CASE_SELECT + _where(where) + " ORDER BY c.updated_at, c.id LIMIT :limit"
+    rows = (await conn.execute(text(sql), {**params, "limit": limit + 1})).all()
+    return [to_case(r) for r in rows[:limit]], len(rows) > limit
+
+
+async def db_now(conn: AsyncConnection) -> dt.datetime:
+    """The database's transaction time (the clock `updated_at` is written with)."""
+    value = await conn.scalar(text("SELECT now()"))
+    assert isinstance(value, dt.datetime)
+    return value

@@ -1,0 +1,101 @@
+"""The list statements use indexes: EXPLAIN on a table with a few thousand synthetic cases (rolled back).
+
+The synthetic rows and the statistics ANALYZE gathers for them live in one transaction that is rolled back, so
+the rest of the session sees neither.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from grid_mgmt.cases import search_repository as repo
+from grid_mgmt.cases.search import ALL_STATUSES
+from tests.search.conftest import principal_of
+
+SYNTHETIC = """
+INSERT INTO cases (case_no, source, category_code, description, geom, grid_code, community_code, street_code,
+                   district_code, unit_code, received_at, status, deadline, closed_at, updated_at)
+SELECT 'P' || lpad(i::text, 10, '0'), 'worker', cat.code, 'synthetic ' || i, g.pt, g.code, g.community_code,
+       left(g.community_code, 9), '420323', NULL, ts, st,
+       CASE WHEN st <> 'closed' THEN ts + interval '2 days' END,
+       CASE WHEN st = 'closed' THEN ts + interval '1 day' END, ts
+FROM (SELECT i, now() - i * interval '10 minutes' AS ts,
+             CASE WHEN i % 50 = 0 THEN 'registered' WHEN i % 50 = 1 THEN 'dispatched' WHEN i % 50 = 2 THEN 'reported'
+                  ELSE 'closed' END AS st
+      FROM generate_series(1, :n) i) s
+JOIN (SELECT code, row_number() OVER (ORDER BY code) - 1 AS k FROM category) cat
+  ON cat.k = s.i % (SELECT count(*) FROM category)
+JOIN (SELECT code, community_code, ST_PointOnSurface(geom) AS pt, row_number() OVER (ORDER BY code) - 1 AS k
+      FROM grid) g ON g.k = (s.i::bigint * 7919) % (SELECT count(*) FROM grid)
+"""
+
+
+@pytest.fixture(scope="module")
+async def analysed(engine: AsyncEngine) -> AsyncIterator[tuple[AsyncConnection, tuple[float, ...]]]:
+    async with engine.connect() as conn:
+        trans = await conn.begin()
+        try:
+            await conn.execute(text(SYNTHETIC), {"n": 5000})
+            await conn.execute(text("ANALYZE cases"))
+            extent = (
+                await conn.execute(
+                    text(
+                        "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)"
+                        " FROM (SELECT ST_Extent(geom)::geometry AS e FROM grid) x"
+                    )
+                )
+            ).one()
+            await repo.tune(conn)
+            yield conn, tuple(extent)
+        finally:
+            await trans.rollback()
+
+
+async def plan_of(conn: AsyncConnection, pg: asyncpg.Connection, username: str, flt: repo.CaseFilter, sort: str) -> str:
+    principal = await principal_of(pg, username)
+    sql, params = repo.list_sql(flt, principal, repo.SORTS[sort], None, 50, ALL_STATUSES)
+    return await repo.explain(conn, sql, params)
+
+
+def quarter(extent: tuple[float, ...]) -> tuple[float, float, float, float]:
+    x0, y0, x1, y1 = extent
+    return (x0, y0, (x0 + x1) / 2, (y0 + y1) / 2)
+
+
+async def test_status_and_bbox_list_uses_an_index(analysed: tuple, pg: asyncpg.Connection) -> None:
+    conn, extent = analysed
+    flt = repo.CaseFilter(statuses=("registered",), bbox=quarter(extent))
+    plan = await plan_of(conn, pg, "dispatcher1", flt, "-received_at")
+    assert "Seq Scan on cases" not in plan, plan
+    assert "ix_cases_status_received" in plan or "idx_cases_geom" in plan, plan
+
+
+async def test_several_statuses_read_the_status_index_per_status(analysed: tuple, pg: asyncpg.Connection) -> None:
+    conn, extent = analysed
+    flt = repo.CaseFilter(statuses=("registered", "dispatched", "reported"), bbox=quarter(extent))
+    plan = await plan_of(conn, pg, "dispatcher1", flt, "-received_at")
+    assert "Seq Scan on cases" not in plan, plan
+    assert plan.count("ix_cases_status_received") + plan.count("idx_cases_geom") >= 3, plan
+
+
+async def test_no_filter_newest_first_reads_indexes_not_the_table(analysed: tuple, pg: asyncpg.Connection) -> None:
+    conn, _ = analysed
+    plan = await plan_of(conn, pg, "supervisor1", repo.CaseFilter(), "-received_at")
+    assert "Seq Scan on cases" not in plan, plan
+
+
+async def test_overdue_by_deadline_uses_the_partial_deadline_index(analysed: tuple, pg: asyncpg.Connection) -> None:
+    conn, _ = analysed
+    plan = await plan_of(conn, pg, "dispatcher1", repo.CaseFilter(overdue=True), "deadline")
+    assert "ix_cases_deadline_open" in plan, plan
+
+
+async def test_updated_at_order_uses_its_index(analysed: tuple, pg: asyncpg.Connection) -> None:
+    conn, _ = analysed
+    plan = await plan_of(conn, pg, "supervisor1", repo.CaseFilter(), "updated_at")
+    assert "ix_cases_updated" in plan, plan

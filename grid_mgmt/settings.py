@@ -61,6 +61,27 @@ class Settings:
     debug: bool = field(default_factory=lambda: _env("DEBUG", "0") in ("1", "true", "yes"))
     """Litestar debug mode (tracebacks in error responses; never in production)."""
 
+    media_dir: str = field(default_factory=lambda: _env("MEDIA_DIR", "./var/media"))
+    """Directory of uploaded photos, stored content-addressed as ab/cd/<sha256>.<ext> (shared by all processes)."""
+
+    max_photo_bytes: int = field(default_factory=lambda: _env_int("MAX_PHOTO_BYTES", 10 * 1024 * 1024))
+    """Largest photo upload in bytes (larger: 413); the upload route's body limit is this plus 64 KiB."""
+
+    max_photo_pixels: int = field(default_factory=lambda: _env_int("MAX_PHOTO_PIXELS", 40_000_000))
+    """Largest photo in pixels (width × height), checked on the header before decoding (decompression bombs)."""
+
+    snap_radius_m: float = field(default_factory=lambda: _env_float("SNAP_RADIUS_M", 5.0))
+    """A report of a component class without a component code is linked to the nearest such component this close."""
+
+    photo_far_m: float = field(default_factory=lambda: _env_float("PHOTO_FAR_M", 200.0))
+    """A photo whose EXIF position is farther than this from its case, in metres, is flagged `photo_far`."""
+
+    max_accuracy_m: float = field(default_factory=lambda: _env_float("MAX_ACCURACY_M", 500.0))
+    """Coarsest reported GPS accuracy (`accuracy_m`) a report is accepted with, in metres."""
+
+    report_max_age_days: int = field(default_factory=lambda: _env_int("REPORT_MAX_AGE_DAYS", 30))
+    """Oldest device time (`captured_at`) of an offline report that is still accepted, in days."""
+
     jwt_secret: str = field(default_factory=lambda: _env("JWT_SECRET", ""))
     """HS256 key of access tokens, same on every process (32+ random bytes); empty: insecure dev key, warned."""
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -80,9 +81,14 @@ async def database_url(db_name: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str) -> Settings:
+def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     redis_db = 1 + os.getpid() % 14
-    return replace(Settings(), database_url=database_url, redis_url=REDIS_URL.rsplit("/", 1)[0] + f"/{redis_db}")
+    return replace(
+        Settings(),
+        database_url=database_url,
+        redis_url=REDIS_URL.rsplit("/", 1)[0] + f"/{redis_db}",
+        media_dir=str(tmp_path_factory.mktemp("media")),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -107,3 +113,36 @@ async def pg(database_url: str) -> AsyncIterator[asyncpg.Connection]:
         yield conn
     finally:
         await conn.close()
+
+
+# ---- logging in (accounts) ----
+
+DEMO_PASSWORD = "demo"
+"""The password of every seeded demo user (admin, worker1…worker59, acceptor1, leader1, dispatcher1, supervisor1,
+unit-<code>)."""
+
+
+async def login(client: AsyncTestClient[Litestar], username: str, password: str = DEMO_PASSWORD) -> dict[str, str]:
+    """Log in and return the request headers of the new session: `{"Authorization": "Bearer <access token>"}`."""
+    r = await client.post("/api/v1/auth/login", json={"username": username, "password": password})
+    assert r.status_code == 200, f"login as {username} failed: {r.status_code} {r.text}"
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+@pytest.fixture(scope="session")
+def auth_headers(client: AsyncTestClient[Litestar]) -> Callable[..., Awaitable[dict[str, str]]]:
+    """`headers = await auth_headers("dispatcher1")`: Authorization headers of a demo user (password `demo`).
+
+    One login per username per test session (argon2 costs ~50 ms); pass `fresh=True` for a session of your own,
+    e.g. before logging it out. Tokens are re-issued after 10 minutes (they live 15).
+    """
+    cache: dict[str, tuple[float, dict[str, str]]] = {}
+
+    async def headers(username: str, *, password: str = DEMO_PASSWORD, fresh: bool = False) -> dict[str, str]:
+        hit = cache.get(username)
+        if fresh or hit is None or hit[0] < time.monotonic():
+            hit = (time.monotonic() + 600, await login(client, username, password))
+            cache[username] = hit
+        return dict(hit[1])
+
+    return headers

@@ -8,6 +8,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -58,49 +59,56 @@ class NewCase:
     captured_at: dt.datetime | None = None
     flags: list[str] = field(default_factory=list)
     status: str = lc.Status.REPORTED
+    time_limits: dict[str, Any] | None = None
+    """The class's limits when the caller already read them (saves a query)."""
 
 
-async def open_case(conn: AsyncConnection, new: NewCase, principal: Principal | None) -> int:
-    """File a new case (status reported, or verifying for citizen reports): row, case number, first timeline
-    row, first deadline, and the routing job. Runs inside the caller's transaction and JobBuffer."""
-    now = utcnow()
-    stage = lc.Stage.VERIFY if new.status == lc.Status.VERIFYING else lc.Stage.REGISTER
-    deadline = stage_deadline(await repo.time_limits(conn, new.category_code), stage, new.urgency, now)
-    day = now.astimezone(SHANGHAI).date()
-    serial = await conn.scalar(
-        text(
-            "INSERT INTO case_counter (day, last) VALUES (:day, 1)"
-            " ON CONFLICT (day) DO UPDATE SET last = case_counter.last + 1 RETURNING last"
-        ),
-        {"day": day},
-    )
-    sql = """
+_OPEN_CASE = text("""
+WITH c AS (
     INSERT INTO cases (case_no, source, category_code, urgency, description, geom, input_crs, accuracy_m, address,
         grid_code, community_code, street_code, district_code, component_code, reporter_id, captured_at,
         received_at, status, stage, deadline, stage_started_at, flags, updated_at)
-    VALUES (:case_no, :source, :category_code, :urgency, :description, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326),
-        :input_crs, :accuracy_m, :address, :grid_code, :community_code, :street_code, :district_code,
-        :component_code, :reporter_id, :captured_at, :now, :status, :stage, :deadline, :now, :flags, :now)
+    VALUES (:day || lpad((nextval('case_no_seq') % 1000000)::text, 6, '0'), :source, :category_code, :urgency,
+        :description, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :input_crs, :accuracy_m, :address, :grid_code,
+        :community_code, :street_code, :district_code, :component_code, :reporter_id, :captured_at, :now, :status,
+        :stage, :deadline, :now, :flags, :now)
     RETURNING id
-    """
+)
+INSERT INTO case_activity (case_id, seq, action, from_status, to_status, actor_id, actor_role, payload, at)
+SELECT c.id, 1, 'report', NULL, :status, :reporter_id, :actor_role, CAST(:payload AS jsonb), :now FROM c
+RETURNING case_id
+""")
+
+
+async def open_case(conn: AsyncConnection, new: NewCase, principal: Principal | None) -> int:
+    """File a new case (status reported, or verifying for citizen reports): the row with its number
+    (date + 6-digit serial from a sequence: no lock shared by concurrent reports), the first timeline row,
+    the first deadline, and the routing job — one statement, inside the caller's transaction and JobBuffer."""
+    now = utcnow()
+    stage = lc.Stage.VERIFY if new.status == lc.Status.VERIFYING else lc.Stage.REGISTER
+    limits = new.time_limits if new.time_limits is not None else await repo.time_limits(conn, new.category_code)
+    deadline = stage_deadline(limits, stage, new.urgency, now)
+    reporter = principal.user_id if principal else None
     values = {
-        "case_no": f"{day:%Y%m%d}{int(serial or 0):06d}", "source": new.source, "category_code": new.category_code,
+        "day": f"{now.astimezone(SHANGHAI):%Y%m%d}", "source": new.source, "category_code": new.category_code,
         "urgency": new.urgency, "description": new.description, "lon": new.lon, "lat": new.lat,
         "input_crs": new.input_crs, "accuracy_m": new.accuracy_m, "address": new.address,
         "grid_code": new.grid_code, "community_code": new.community_code, "street_code": new.street_code,
-        "district_code": new.district_code, "component_code": new.component_code,
-        "reporter_id": principal.user_id if principal else None, "captured_at": new.captured_at, "now": now,
-        "status": str(new.status), "stage": str(stage), "deadline": deadline, "flags": list(new.flags),
+        "district_code": new.district_code, "component_code": new.component_code, "reporter_id": reporter,
+        "captured_at": new.captured_at, "now": now, "status": str(new.status), "stage": str(stage),
+        "deadline": deadline, "flags": list(new.flags), "actor_role": _first_role(principal),
+        "payload": msgspec.json.encode(
+            {"source": new.source, "flags": list(new.flags), "next_deadline": _iso(deadline)}
+        ).decode(),
     }  # fmt: skip
-    case_id = int((await conn.execute(text(sql), values)).scalar_one())
-    await repo.append_activity(
-        conn, case_id=case_id, action="report", from_status=None, to_status=str(new.status),
-        actor_id=principal.user_id if principal else None, actor_role=_first_role(principal), unit_code=None,
-        note=None, payload={"source": new.source, "flags": list(new.flags), "next_deadline": _iso(deadline)},
-        at=now, deadline=None, minutes_used=None, on_time=None,
-    )  # fmt: skip
+    case_id = int((await conn.execute(_OPEN_CASE, values)).scalar_one())
     enqueue("cases.route", case_id=case_id)
     return case_id
+
+
+async def read_case(conn: AsyncConnection, case_id: int) -> CaseRead | None:
+    """A case inside the caller's transaction, unscoped (the caller already decided the caller may see it)."""
+    return await repo.get_case(conn, case_id, None)
 
 
 def _first_role(principal: Principal | None) -> str | None:

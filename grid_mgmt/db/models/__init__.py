@@ -1,7 +1,7 @@
 """All tables, imported here so Alembic and the app see one complete MetaData."""
 
 from grid_mgmt.db.models.account import IdempotencyKey, RefreshToken
-from grid_mgmt.db.models.case import Attachment, Case, CaseActivity, CaseCounter
+from grid_mgmt.db.models.case import Attachment, Case, CaseActivity
 from grid_mgmt.db.models.category import Category
 from grid_mgmt.db.models.city import DutyGrid, DutyGridGrid, DutyGridWorker, Grid, Region
 from grid_mgmt.db.models.component import Component, Pipeline
@@ -13,7 +13,6 @@ __all__ = [
     "Attachment",
     "Case",
     "CaseActivity",
-    "CaseCounter",
     "Category",
     "CheckIn",
     "Component",

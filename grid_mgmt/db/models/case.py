@@ -158,12 +158,3 @@ class Attachment(Base):
     uploader_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     storage_key: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-
-
-class CaseCounter(Base):
-    """Daily case-number serials (case_no = YYYYMMDD + 6-digit serial, local date)."""
-
-    __tablename__ = "case_counter"
-
-    day: Mapped[dt.date] = mapped_column(primary_key=True)
-    last: Mapped[int] = mapped_column(Integer)

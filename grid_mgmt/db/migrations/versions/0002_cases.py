@@ -19,12 +19,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "case_counter",
-        sa.Column("day", sa.Date(), nullable=False),
-        sa.Column("last", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("day", name=op.f("pk_case_counter")),
-    )
+    op.execute("CREATE SEQUENCE case_no_seq")  # case numbers: date + serial, with no row lock shared by reports
     op.create_geospatial_table(
         "cases",
         sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
@@ -333,4 +328,4 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_cases_category_code"), table_name="cases")
     op.drop_geospatial_index("idx_cases_geom", table_name="cases", postgresql_using="gist", column_name="geom")
     op.drop_geospatial_table("cases")
-    op.drop_table("case_counter")
+    op.execute("DROP SEQUENCE case_no_seq")

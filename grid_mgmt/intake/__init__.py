@@ -1,0 +1,1 @@
+"""Intake: reports from phones and the centre (single, batched offline queues), photos, idempotent replays."""

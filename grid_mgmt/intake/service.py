@@ -1,0 +1,381 @@
+"""Turning a phone's (or the centre's) report into a filed case, idempotently; storing its photos.
+
+The report path is the hot path. Per report it costs: the grid lookup in the process's index (no database while
+the index is fresh), one statement for everything the database must say first (class, component or snap
+candidate, stored response), `open_case` (the case row, its number, the first timeline row, the routing job), one
+read of the new case for the response, one insert of the idempotency record, the commit, and one Redis call.
+Checks that need no database run before any connection is taken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from geo.crs import normalize_crs
+from geo.errors import GeoInputError
+from geo.measure import distance_m
+from grid_mgmt.cases.lifecycle import TERMINAL
+from grid_mgmt.cases.schemas import CaseRead
+from grid_mgmt.cases.service import CaseService, NewCase, open_case, read_case
+from grid_mgmt.intake import photos, rules
+from grid_mgmt.intake import repository as repo
+from grid_mgmt.intake.schemas import MAX_BATCH, AttachmentRead, BatchItemRead, BatchRead, CaseIn
+from grid_mgmt.lib.auth import ALL_SEEING, CENTRE_ROLES, Principal
+from grid_mgmt.lib.errors import Conflict, DomainError, InvalidInput, NotFound
+from grid_mgmt.lib.jobs import JobBuffer
+from grid_mgmt.lib.schemas import ErrorRead
+from grid_mgmt.regions import service as regions
+from grid_mgmt.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ROUTE = "POST /api/v1/cases"
+"""The operation an idempotency key of a report belongs to (single and batched reports share it)."""
+
+#: who may attach which kind of photo (besides centre roles, supervisors and admins, who may attach any)
+WORKER_KINDS = frozenset({"report", "verify", "check"})
+UNIT_KINDS = frozenset({"handling"})
+
+
+class _Code(msgspec.Struct):
+    code: str
+
+
+class _Located(msgspec.Struct):
+    """The parts of the regions service's LocateRead that a case needs (lon/lat are WGS84)."""
+
+    lon: float
+    lat: float
+    grid: _Code
+    community: _Code
+    street: _Code | None = None
+    district: _Code | None = None
+
+
+_located = msgspec.json.Decoder(_Located)
+
+
+@dataclass(slots=True)
+class Outcome:
+    """The response to a report: status and the exact body bytes (stored for replays)."""
+
+    status_code: int
+    body: bytes
+    replayed: bool = False
+
+
+@dataclass(slots=True)
+class _Ready:
+    """A report after the checks that need no database: cleaned values and where it is."""
+
+    data: CaseIn
+    key: str | None
+    source: str
+    description: str
+    address: str | None
+    accuracy: float | None
+    crs: str
+    request_hash: str = ""
+    where: _Located | None = None
+
+
+class _LostRace(Exception):
+    """A concurrent request with the same key committed first: roll back ours and answer with theirs."""
+
+    def __init__(self, stored: Any):
+        self.stored = stored
+
+
+class IntakeService:
+    """Reports (single and batched) and photos."""
+
+    def __init__(self, engine: AsyncEngine, settings: Settings, locator: Any = None, arq: Any = None):
+        self.engine = engine
+        self.settings = settings
+        self.locator = locator
+        self.arq = arq
+
+    # --- reports ------------------------------------------------------------------------------------------
+
+    async def report(self, principal: Principal, data: CaseIn, header_key: str | None = None) -> Outcome:
+        """File one report (201 with the case), or replay the stored response of its idempotency key."""
+        key = rules.idempotency_key(header_key, data.client_id)
+        ready = await self._prepare(principal, data, key)  # no connection is taken for a refused report
+        with JobBuffer.collect() as jobs:
+            async with self.engine.connect() as conn:
+                outcome = await self._file(conn, principal, ready)
+            if not outcome.replayed:
+                await jobs.flush(self.arq)
+        return outcome
+
+    async def batch(self, principal: Principal, items: list[Any]) -> BatchRead:
+        """File queued reports one by one, each in its own transaction; one result per item."""
+        if len(items) > MAX_BATCH:
+            raise InvalidInput(
+                f"a batch carries at most {MAX_BATCH} reports; this one has {len(items)}: send the rest in another",
+                extra={"field": "items"},
+            )
+        if not items:
+            raise InvalidInput("the batch has no items", extra={"field": "items"})
+        results: list[BatchItemRead] = []
+        async with self.engine.connect() as conn:
+            for index, raw in enumerate(items):
+                results.append(await self._batch_item(conn, principal, index, raw))
+        return BatchRead(
+            items=results,
+            created=sum(1 for r in results if r.case is not None and not r.replayed),
+            replayed=sum(1 for r in results if r.replayed),
+            failed=sum(1 for r in results if r.error is not None),
+        )
+
+    async def _batch_item(self, conn: AsyncConnection, principal: Principal, index: int, raw: Any) -> BatchItemRead:
+        with JobBuffer.collect() as jobs:
+            try:
+                if not isinstance(raw, dict):
+                    raise InvalidInput(f"item {index} is not an object", extra={"field": "items"})
+                data = msgspec.convert(raw, CaseIn, strict=False)
+                if not data.client_id:
+                    raise InvalidInput(
+                        "a queued report needs its client_id (the phone's id of the report) so that a resend "
+                        "files it only once",
+                        extra={"field": "client_id"},
+                    )
+                key = rules.idempotency_key(None, data.client_id)
+                outcome = await self._file(conn, principal, await self._prepare(principal, data, key))
+            except msgspec.ValidationError as exc:
+                return _item_error(index, 400, str(exc))
+            except DomainError as exc:
+                return _item_error(index, exc.status_code, exc.detail, exc.extra)
+            except GeoInputError as exc:
+                return _item_error(index, 422, exc.message, {"field": exc.field} if exc.field else None)
+            except Exception:
+                log.exception("batch item %d failed", index)
+                return _item_error(index, 500, "internal server error")
+            if not outcome.replayed:
+                await jobs.flush(self.arq)
+        return BatchItemRead(
+            index=index, status_code=outcome.status_code, case=msgspec.Raw(outcome.body), replayed=outcome.replayed
+        )
+
+    async def _prepare(self, principal: Principal, data: CaseIn, key: str | None) -> _Ready:
+        """Every check that needs no database, and the grid lookup (in-process while the index is fresh)."""
+        s = self.settings
+        ready = _Ready(
+            data=data,
+            key=key,
+            source=rules.source(principal.roles, data.source),
+            description=rules.description(data.description),
+            address=rules.address(data.address),
+            accuracy=rules.accuracy(data.accuracy_m, s.max_accuracy_m),
+            crs=normalize_crs(data.crs),
+        )
+        has_point = rules.location_given(data)
+        if not data.category_code and not data.component_code:
+            raise InvalidInput(
+                "category_code is missing: which class is the problem?", extra={"field": "category_code"}
+            )
+        ready.request_hash = rules.request_hash(ROUTE, data) if key else ""
+        ready.where = await self._locate(data.lon, data.lat, ready.crs) if has_point else None
+        return ready
+
+    async def _file(self, conn: AsyncConnection, principal: Principal, ready: _Ready) -> Outcome:
+        """File one prepared report in one transaction of `conn`; a replay answers the stored response."""
+        s, data, key, request_hash = self.settings, ready.data, ready.key, ready.request_hash
+        where, crs = ready.where, ready.crs
+        try:
+            async with conn.begin():
+                f = await repo.facts(
+                    conn,
+                    category=data.category_code,
+                    component=data.component_code,
+                    lon=where.lon if where else None,
+                    lat=where.lat if where else None,
+                    snap_radius_m=s.snap_radius_m,
+                    user_id=principal.user_id,
+                    key=key,
+                )
+                if f.idem_hash is not None:  # a replay: answer what was answered, write nothing
+                    return _replay(f.idem_hash, f.idem_status, f.idem_body, request_hash, key)
+                now = dt.datetime.now(dt.UTC)
+                captured = rules.captured_at(data.captured_at, now, s.report_max_age_days)
+                category = _check_class(data, f)
+                component = data.component_code
+                flags: list[str] = []
+                if where is None:  # only a component: it is the location
+                    where = await self._locate(f.comp_lon, f.comp_lat, "wgs84")
+                    crs = "wgs84"
+                elif component is None and f.snap_code is not None:
+                    component = f.snap_code
+                    flags.append("snapped")
+                if ready.source == "worker" and where.grid.code not in principal.duty_grid_codes:
+                    flags.append("outside_duty_grid")
+                new = NewCase(
+                    source=ready.source, category_code=category, urgency=data.urgency, description=ready.description,
+                    lon=where.lon, lat=where.lat, input_crs=crs, accuracy_m=ready.accuracy, address=ready.address,
+                    grid_code=where.grid.code, community_code=where.community.code,
+                    street_code=where.street.code if where.street else None,
+                    district_code=where.district.code if where.district else None,
+                    component_code=component, captured_at=captured, flags=flags,
+                    time_limits=dict(f.cat_limits or {}) if category == f.cat_code else None,
+                )  # fmt: skip
+                case_id = await open_case(conn, new, principal)
+                case = await read_case(conn, case_id)
+                assert case is not None
+                body = msgspec.json.encode(case)
+                if key is not None and not await repo.save_response(
+                    conn, principal.user_id, key, request_hash, 201, body
+                ):
+                    raise _LostRace(await repo.stored_response(conn, principal.user_id, key))
+        except _LostRace as lost:  # rolled back: the concurrent duplicate's case is the one
+            if lost.stored is None:
+                raise Conflict("a concurrent request with the same key failed; retry") from None
+            return _replay(lost.stored.request_hash, lost.stored.status_code, lost.stored.body, request_hash, key)
+        return Outcome(201, body)
+
+    async def _locate(self, lon: float | None, lat: float | None, crs: str) -> _Located:
+        """Grid, community, street and district of a point through the regions service (422 outside the city)."""
+        assert lon is not None and lat is not None
+        try:
+            raw = await regions.locate(self.engine, self.locator, lon, lat, crs)
+        except NotFound as exc:
+            raise InvalidInput(exc.detail, extra={"field": "lon"}) from None
+        return _located.decode(raw)
+
+    # --- photos -------------------------------------------------------------------------------------------
+
+    async def attach(self, principal: Principal, case_id: int, kind: str, data: bytes) -> AttachmentRead:
+        """Check and store a photo of a case; the same content as the same kind again returns the first record."""
+        case = await CaseService(self.engine).get(principal, case_id)
+        _may_attach(principal, case, kind)
+        if case.status in TERMINAL:
+            raise Conflict(f"case {case_id} is {case.status}: it takes no more photos", extra={"status": case.status})
+        s = self.settings
+        facts = await asyncio.to_thread(
+            photos.inspect, data, max_bytes=s.max_photo_bytes, max_pixels=s.max_photo_pixels
+        )
+        await asyncio.to_thread(photos.store, s.media_dir, facts.storage_key, data)
+        distance = None
+        flags: list[str] = []
+        if facts.lon is not None and facts.lat is not None:
+            distance = round(distance_m(facts.lon, facts.lat, case.lon, case.lat), 1)
+            if distance > s.photo_far_m:
+                flags.append("photo_far")
+        async with self.engine.begin() as conn:
+            row = await repo.find_attachment(conn, case_id, kind, facts.sha256)
+            if row is None:
+                row = await repo.insert_attachment(
+                    conn, case_id=case_id, kind=kind, sha256=facts.sha256, content_type=facts.content_type,
+                    size_bytes=facts.size_bytes, width=facts.width, height=facts.height, taken_at=facts.taken_at,
+                    lon=facts.lon, lat=facts.lat, distance_m=distance, flags=flags, uploader_id=principal.user_id,
+                    storage_key=facts.storage_key,
+                )  # fmt: skip
+        return _attachment(row)
+
+    async def attachment(self, principal: Principal, attachment_id: int) -> AttachmentRead:
+        return _attachment(await self._visible_attachment(principal, attachment_id))
+
+    async def content(self, principal: Principal, attachment_id: int) -> tuple[str, str, str]:
+        """(file path, content type, sha256) of a photo the principal may see."""
+        row = await self._visible_attachment(principal, attachment_id)
+        path = photos.path_of(self.settings.media_dir, row.storage_key)
+        if not await asyncio.to_thread(path.is_file):
+            log.error("attachment %d: file %s is missing", attachment_id, path)
+            raise NotFound(f"the file of attachment {attachment_id} is missing from the media store")
+        return str(path), str(row.content_type), str(row.sha256)
+
+    async def _visible_attachment(self, principal: Principal, attachment_id: int) -> Any:
+        async with self.engine.connect() as conn:
+            row = await repo.get_attachment(conn, attachment_id)
+        missing = NotFound(f"no attachment {attachment_id} (or it is outside your scope)")
+        if row is None:
+            raise missing
+        try:
+            await CaseService(self.engine).get(principal, int(row.case_id))
+        except NotFound:
+            raise missing from None
+        return row
+
+
+def _item_error(index: int, status: int, detail: str, extra: dict[str, Any] | None = None) -> BatchItemRead:
+    return BatchItemRead(
+        index=index, status_code=status, error=ErrorRead(status_code=status, detail=detail, extra=extra or None)
+    )
+
+
+def _replay(stored_hash: str, status: int, body: bytes, request_hash: str, key: str | None) -> Outcome:
+    if stored_hash != request_hash:
+        raise Conflict(
+            f"the idempotency key {key!r} was already used for a different report; use a new key for a new report",
+            extra={"field": "client_id"},
+        )
+    return Outcome(int(status), bytes(body), replayed=True)
+
+
+def _check_class(data: CaseIn, f: Any) -> str:
+    """The class of the report after the database's answer: known, active, consistent with the component."""
+    if data.component_code and f.comp_code is None:
+        raise InvalidInput(f"no component {data.component_code!r} in the register", extra={"field": "component_code"})
+    if f.cat_code is None:
+        raise InvalidInput(
+            f"unknown class {data.category_code!r}: GET /api/v1/categories lists the classes",
+            extra={"field": "category_code"},
+        )
+    if not f.cat_active:
+        raise InvalidInput(
+            f"class {f.cat_code} ({f.cat_name}) is no longer in use; choose a current class",
+            extra={"field": "category_code"},
+        )
+    if f.comp_code is not None:
+        if f.comp_status == "removed":
+            raise InvalidInput(
+                f"component {f.comp_code} has been removed from the register", extra={"field": "component_code"}
+            )
+        if f.cat_kind == "component" and f.comp_category != f.cat_code:
+            raise InvalidInput(
+                f"component {f.comp_code} is of class {f.comp_category}, not {f.cat_code}: fix the class or the code",
+                extra={"field": "component_code"},
+            )
+    return str(f.cat_code)
+
+
+def _may_attach(principal: Principal, case: CaseRead, kind: str) -> None:
+    """403 unless the caller's role and relation to the case allow photos of this kind."""
+    if principal.roles & (CENTRE_ROLES | ALL_SEEING):
+        return
+    allowed: set[str] = set()
+    if "worker" in principal.roles and (
+        case.reporter_id == principal.user_id
+        or case.checker_id == principal.user_id
+        or case.grid_code in principal.duty_grid_codes
+    ):
+        allowed |= WORKER_KINDS
+    if "unit_staff" in principal.roles and case.unit_code is not None and case.unit_code in principal.unit_codes:
+        allowed |= UNIT_KINDS
+    if kind not in allowed:
+        if allowed:
+            raise DomainError(
+                f"you may attach {', '.join(sorted(allowed))} photos to case {case.id}, not {kind}",
+                status_code=403,
+                extra={"field": "kind"},
+            )
+        raise DomainError(
+            f"only the reporter, the workers of the grid, the assigned unit and the centre attach photos to case "
+            f"{case.id}",
+            status_code=403,
+        )
+
+
+def _attachment(row: Any) -> AttachmentRead:
+    return AttachmentRead(
+        id=int(row.id), case_id=int(row.case_id), kind=row.kind, sha256=row.sha256, content_type=row.content_type,
+        size_bytes=int(row.size_bytes), width=row.width, height=row.height, taken_at=row.taken_at, lon=row.lon,
+        lat=row.lat, distance_m=row.distance_m, flags=list(row.flags or []), uploader_id=row.uploader_id,
+        created_at=row.created_at,
+    )  # fmt: skip

@@ -13,6 +13,7 @@ from grid_mgmt.settings import describe
 REGISTRARS: tuple[str, ...] = (
     "grid_mgmt.runner.cli",
     "grid_mgmt.imports.cli",
+    "grid_mgmt.accounts.cli",
     "seeds.cli",
 )
 

@@ -18,12 +18,20 @@ class DomainError(Exception):
 
     status_code = 400
 
-    def __init__(self, detail: str, *, status_code: int | None = None, extra: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        detail: str,
+        *,
+        status_code: int | None = None,
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(detail)
         self.detail = detail
         if status_code is not None:
             self.status_code = status_code
         self.extra = extra or {}
+        self.headers = headers or {}
 
 
 class NotFound(DomainError):
@@ -65,7 +73,7 @@ def geo_error_handler(_: Request[Any, Any, Any], exc: GeoInputError) -> Response
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     if isinstance(exc, HTTPException):
         extra = exc.extra if isinstance(exc.extra, dict) else ({"errors": exc.extra} if exc.extra else None)
-        return Response(_body(exc.status_code, exc.detail, extra), status_code=exc.status_code)
+        return Response(_body(exc.status_code, exc.detail, extra), status_code=exc.status_code, headers=exc.headers)
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return Response(_body(500, "internal server error"), status_code=500, media_type=MediaType.JSON)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
 from swagger_ui_bundle import swagger_ui_path
@@ -37,6 +38,14 @@ def openapi_config() -> OpenAPIConfig:
         description=DESCRIPTION,
         path="/docs",
         render_plugins=[swagger],
+        components=Components(
+            security_schemes={
+                "BearerToken": SecurityScheme(
+                    type="http", scheme="bearer", bearer_format="JWT", description="POST /api/v1/auth/login"
+                )
+            }
+        ),
+        security=[{"BearerToken": []}],
     )
 
 

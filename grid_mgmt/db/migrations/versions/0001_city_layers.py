@@ -402,6 +402,9 @@ def downgrade() -> None:
     op.drop_table("category")
 
 
+# Users change often (logins rehash passwords, logouts bump token versions): only what caches show counts.
+WATCHED_COLUMNS = {"app_user": ("username", "display_name", "phone", "active", "roles")}
+
 TRACKED = (
     "region",
     "grid",
@@ -436,8 +439,9 @@ def _create_change_tracking() -> None:
     )
     for table in TRACKED:
         op.execute(f"INSERT INTO layer_version (layer) VALUES ('{table}')")
+        update = f"UPDATE OF {', '.join(WATCHED_COLUMNS[table])}" if table in WATCHED_COLUMNS else "UPDATE"
         op.execute(
-            f"CREATE TRIGGER {table}_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table}"
+            f"CREATE TRIGGER {table}_changed AFTER INSERT OR {update} OR DELETE OR TRUNCATE ON {table}"
             " FOR EACH STATEMENT EXECUTE FUNCTION bump_layer_version()"
         )
 

@@ -1,0 +1,1 @@
+"""Accounts and access: login sessions, bearer-token authentication, and the administration of users."""

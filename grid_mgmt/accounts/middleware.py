@@ -1,0 +1,71 @@
+"""Bearer-token authentication: turns `Authorization: Bearer <access token>` into the request's `Principal`.
+
+No header: the request passes with no user (features guard with `requires(...)`). A header that is not a
+genuine, unexpired, unrevoked access token of an active user: 401. The hot path is one HMAC, one msgspec decode
+and a dict lookup in the per-process principal cache (see `principals.py`); no database round trip on a hit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from litestar.enums import ScopeType
+from litestar.exceptions import NotAuthorizedException
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from grid_mgmt.accounts.principals import PrincipalCache
+from grid_mgmt.accounts.tokens import AccessClaims, TokenCodec, TokenError
+from grid_mgmt.lib.auth import Principal
+
+PUBLIC_PREFIXES = ("/health", "/docs", "/api/v1/auth/login", "/api/v1/auth/refresh")
+"""Paths that never look at the Authorization header (/docs covers /docs-assets)."""
+
+STATE_KEY = "authenticator"
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticator:
+    """The token codec and principal cache of one app (kept in `app.state.authenticator`)."""
+
+    codec: TokenCodec
+    cache: PrincipalCache
+
+    async def principal(self, token: str) -> tuple[Principal, AccessClaims]:
+        """The caller behind an access token; NotAuthorizedException (401) saying why not."""
+        try:
+            claims = self.codec.verify(token)
+        except TokenError as exc:
+            raise NotAuthorizedException(str(exc)) from None
+        facts = await self.cache.get(claims.user_id)
+        if facts is None or not facts.active:
+            raise NotAuthorizedException("this account does not exist or is deactivated")
+        if facts.token_version != claims.tv:
+            raise NotAuthorizedException("the access token was revoked (logout, password or role change): refresh it")
+        return facts.principal, claims
+
+
+def bearer_token(scope: Scope) -> str | None:
+    """The raw Authorization header value, or None without one."""
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            return value.decode("latin-1")
+    return None
+
+
+class AuthMiddleware(ASGIMiddleware):
+    """Sets `scope["user"]` (a Principal) and `scope["auth"]` (its AccessClaims) from a bearer token."""
+
+    scopes = (ScopeType.HTTP, ScopeType.WEBSOCKET)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        header = bearer_token(scope)
+        if header is None or scope["path"].startswith(PUBLIC_PREFIXES):
+            await next_app(scope, receive, send)
+            return
+        scheme, _, token = header.strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise NotAuthorizedException("send Authorization: Bearer <access_token>")
+        authenticator: Authenticator = scope["litestar_app"].state[STATE_KEY]
+        scope["user"], scope["auth"] = await authenticator.principal(token.strip())
+        await next_app(scope, receive, send)

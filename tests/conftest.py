@@ -17,6 +17,7 @@ from litestar.testing import AsyncTestClient
 
 from grid_mgmt.app import create_app
 from grid_mgmt.db.migrate import upgrade
+from grid_mgmt.lib.auth import Principal
 from grid_mgmt.settings import Settings
 
 SERVER_URL = os.environ.get("GRID_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/grid_mgmt")
@@ -146,3 +147,26 @@ def auth_headers(client: AsyncTestClient[Litestar]) -> Callable[..., Awaitable[d
         return dict(hit[1])
 
     return headers
+
+
+async def principal_of(pg: asyncpg.Connection, username: str) -> Principal:
+    """The Principal a login would give `username` (unit subtree, duty-grid unit grids)."""
+    user = await pg.fetchrow("SELECT * FROM app_user WHERE username = $1", username)
+    units = await pg.fetch(
+        "WITH RECURSIVE d AS (SELECT code FROM unit WHERE code = $1 UNION ALL"
+        " SELECT u.code FROM unit u JOIN d ON u.parent_code = d.code) SELECT code FROM d",
+        user["unit_code"],
+    )
+    grids = await pg.fetch(
+        "SELECT g.grid_code FROM duty_grid_worker w JOIN duty_grid_grid g USING (duty_grid_code) WHERE w.user_id = $1",
+        user["id"],
+    )
+    return Principal(
+        user_id=user["id"],
+        username=username,
+        roles=frozenset(user["roles"]),
+        unit_code=user["unit_code"],
+        district_code=user["district_code"],
+        unit_codes=frozenset(r["code"] for r in units),
+        duty_grid_codes=frozenset(r["grid_code"] for r in grids),
+    )

@@ -17,7 +17,8 @@ from grid_mgmt.cases.schemas import (
 from grid_mgmt.cases.service import CaseService, NewCase, open_case
 from grid_mgmt.lib.errors import Conflict, DomainError, InvalidInput, NotFound
 from grid_mgmt.lib.jobs import JobBuffer
-from tests.cases.conftest import add_photo, principal_of
+from tests.cases.conftest import add_photo
+from tests.conftest import principal_of
 
 
 async def _new_case(engine, pg: asyncpg.Connection, username: str = "worker1", category: str = "E0102") -> int:

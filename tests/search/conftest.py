@@ -17,7 +17,6 @@ import asyncpg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from grid_mgmt.lib.auth import Principal
 from tests.conftest import plain
 
 SH = dt.timezone(dt.timedelta(hours=8))
@@ -31,29 +30,6 @@ def t(day: int, hour: int = 10, minute: int = 0) -> dt.datetime:
 
 
 FUTURE = dt.datetime(2099, 1, 1, tzinfo=dt.UTC)
-
-
-async def principal_of(pg: asyncpg.Connection, username: str) -> Principal:
-    """The Principal a login gives `username` (unit subtree, the unit grids of the duty grids)."""
-    user = await pg.fetchrow("SELECT * FROM app_user WHERE username = $1", username)
-    units = await pg.fetch(
-        "WITH RECURSIVE d AS (SELECT code FROM unit WHERE code = $1 UNION ALL"
-        " SELECT u.code FROM unit u JOIN d ON u.parent_code = d.code) SELECT code FROM d",
-        user["unit_code"],
-    )
-    grids = await pg.fetch(
-        "SELECT g.grid_code FROM duty_grid_worker w JOIN duty_grid_grid g USING (duty_grid_code) WHERE w.user_id = $1",
-        user["id"],
-    )
-    return Principal(
-        user_id=user["id"],
-        username=username,
-        roles=frozenset(user["roles"]),
-        unit_code=user["unit_code"],
-        district_code=user["district_code"],
-        unit_codes=frozenset(r["code"] for r in units),
-        duty_grid_codes=frozenset(r["grid_code"] for r in grids),
-    )
 
 
 @dataclass

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from grid_mgmt.cases import search_repository as repo
 from grid_mgmt.cases.search import ALL_STATUSES
-from tests.search.conftest import principal_of
+from tests.conftest import principal_of
 
 SYNTHETIC = """
 INSERT INTO cases (case_no, source, category_code, description, geom, grid_code, community_code, street_code,

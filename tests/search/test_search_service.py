@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from grid_mgmt.cases import search, search_repository
 from grid_mgmt.lib.errors import InvalidInput
 from grid_mgmt.settings import Settings
-from tests.search.conftest import principal_of
+from tests.conftest import principal_of
 
 
 async def test_a_statement_over_the_time_limit_is_a_422_asking_for_narrower_filters(

@@ -283,6 +283,7 @@ TABLE: dict[tuple[Status, str], Rule] = {
         {R.LEADER, R.SUPERVISOR},
         stage=Stage.DISPATCH,
         clock=Clock.START,
+        unstamp=("closed_at", "checked_at", "handled_at", "acknowledged_at", "dispatched_at"),
         requires=(Requirement.REASON,),
         effects=(Effect.CLEAR_UNIT, Effect.NOTIFY_CENTRE),
         summary="it was not really fixed: reopen",

@@ -103,3 +103,17 @@ async def test_stale_version_over_http(client: AsyncTestClient, auth_headers, pg
     r = await client.post(f"/api/v1/cases/{case_id}/actions/register", json={"version": 9},
                           headers=await auth_headers("acceptor1"))  # fmt: skip
     assert r.status_code == 409 and r.json()["extra"]["version"] == 1
+
+
+async def test_scope_over_http(client: AsyncTestClient, auth_headers, pg) -> None:
+    case_id = await _report(client, auth_headers, pg, "worker1")
+    for outsider in ("worker30", "unit-U06"):
+        r = await client.get(f"/api/v1/cases/{case_id}", headers=await auth_headers(outsider))
+        assert r.status_code == 404, outsider
+        r = await client.get(f"/api/v1/cases/{case_id}/timeline", headers=await auth_headers(outsider))
+        assert r.status_code == 404, outsider
+    for insider in ("worker1", "dispatcher1", "supervisor1"):
+        r = await client.get(f"/api/v1/cases/{case_id}", headers=await auth_headers(insider))
+        assert r.status_code == 200 and r.json()["id"] == case_id, insider
+    r = await client.get(f"/api/v1/cases/{case_id}")
+    assert r.status_code == 401

@@ -157,17 +157,29 @@ def ensure_city(db: BenchDB, *, force: bool = False) -> dict[str, Any]:
     have = asyncio.run(counts(db.dsn))
     marker = json.loads(db.marker.read_text()) if db.marker.exists() else None
     # Reuse the database when an earlier run loaded this very city: same generator output (fingerprint; the
-    # generator is deterministic and takes seconds, loading takes about a minute) and the same row counts
-    # (a failed import benchmark could have left the component table empty).
+    # generator is deterministic and takes seconds, loading takes about a minute) and the row counts that run
+    # recorded (a failed import benchmark could have left the component table empty: then only the
+    # components are restored).
     city = get_city(db)
     fp = fingerprint(city)
-    want = city.counts()
-    same = (
-        bool(marker)
-        and marker.get("fingerprint") == fp
-        and all(have.get(t, -1) == want[t] for t in ("region", "grid", "component", "pipeline", "unit"))
-    )
+    tables = ("region", "grid", "component", "pipeline", "unit")
+    recorded = (marker or {}).get("counts", {})
+    same_city = bool(marker) and marker.get("fingerprint") == fp
+    same = same_city and all(have.get(t, -1) == recorded.get(t) for t in tables)
     loaded = False
+    if not force and same_city and not same and all(have.get(t) == recorded.get(t) for t in tables if t != "component"):
+        # Only the component table is off (an interrupted or failed import benchmark emptied it): put the
+        # generated components back through the importer instead of reloading the whole city.
+        from grid_mgmt.imports.service import import_layer
+
+        console.print(
+            f"restoring the components of {db.name} ({have['component']:,} rows, want {recorded['component']:,})"
+        )
+        report = asyncio.run(import_layer(db.dsn, "components", city.components))
+        if not report.ok:
+            raise RuntimeError(f"restoring the components failed:\n{report.to_text(limit=5)}")
+        have = asyncio.run(counts(db.dsn))
+        same = all(have.get(t, -1) == recorded.get(t) for t in tables)
     if force or not same:
         why = (
             "forced"
@@ -175,13 +187,20 @@ def ensure_city(db: BenchDB, *, force: bool = False) -> dict[str, Any]:
             else "not built yet"
             if not marker
             else "the generator's output changed"
-            if marker.get("fingerprint") != fp
-            else f"row counts differ (have {have}, want {want})"
+            if not same_city
+            else f"row counts differ (have {have}, recorded {recorded})"
         )
         console.print(f"loading the bench city (scale {db.scale!r}) into {db.name} ({why}); this can take minutes")
         load_city = wait_for_module("seeds.load", "load_city")
         t2 = time.monotonic()
-        loaded_counts = asyncio.run(load_city(db.dsn, city, progress=_progress_printer("load_city")))
+        progress = _progress_printer("load_city")
+        try:
+            loaded_counts = asyncio.run(load_city(db.dsn, city, progress=progress))
+        except Exception as exc:  # e.g. rows of other benchmarks (cases) reference the old city
+            if "still reference" not in str(exc):
+                raise
+            console.print(f"[yellow]  cannot replace the old city ({exc}); loading over it (replace=False)[/yellow]")
+            loaded_counts = asyncio.run(load_city(db.dsn, city, progress=progress, replace=False))
         load_s = time.monotonic() - t2
         console.print(f"  loaded in {load_s:.1f} s: {loaded_counts}")
         have = asyncio.run(counts(db.dsn))
@@ -192,6 +211,7 @@ def ensure_city(db: BenchDB, *, force: bool = False) -> dict[str, Any]:
                     "scale": db.scale,
                     "fingerprint": fp,
                     "counts": have,
+                    "generated_counts": city.counts(),
                     "load_s": round(load_s, 1),
                     "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 },

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from typing import Any
 
@@ -98,6 +99,10 @@ class GridLocator:
         i = index.find(lon, lat)
         return False if i is None else index.answer(i, lon, lat)
 
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, table: str) -> None:
+        if table in repo.TRACKED_LAYERS:  # units, classes … change nothing locate answers
+            self._mark_stale()
+
     def _mark_stale(self, *_: Any) -> None:
         self._stale = True
         self._fresh.clear()
@@ -120,6 +125,7 @@ class GridLocator:
                 self._reload.set()
                 continue
             self._index = index
+            gc.freeze()  # the index's ~300k objects leave the collector's scans: no 60 ms full-GC stalls
             if not self._reload.is_set():  # nothing changed while we were building
                 self._stale = False
                 self._fresh.set()
@@ -137,7 +143,7 @@ class GridLocator:
             try:
                 if self._listener is None or self._listener.is_closed():
                     self._listener = await asyncpg.connect(self._dsn)
-                    await self._listener.add_listener(CHANNEL, self._mark_stale)
+                    await self._listener.add_listener(CHANNEL, self._on_notify)
                     await self._check_version()  # changes may have happened while we were not listening
                 await asyncio.sleep(self._poll)
                 await self._check_version()

@@ -67,6 +67,7 @@ class Case(Base):
         Index("ix_cases_geog", text("(geom::geography)"), postgresql_using="gist"),
         Index("ix_cases_updated", "updated_at", "id"),
         Index("ix_cases_checker", "checker_id", postgresql_where=text("checker_id IS NOT NULL")),
+        Index("ix_cases_component", "component_code", postgresql_where=text("component_code IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)

@@ -116,6 +116,13 @@ def upgrade() -> None:
     op.create_index(
         "ix_cases_checker", "cases", ["checker_id"], unique=False, postgresql_where=sa.text("checker_id IS NOT NULL")
     )
+    op.create_index(
+        "ix_cases_component",
+        "cases",
+        ["component_code"],
+        unique=False,
+        postgresql_where=sa.text("component_code IS NOT NULL"),
+    )
     # unit staff lists filter by unit and status together: tell the planner how they correlate
     op.execute("CREATE STATISTICS st_cases_status_unit (mcv) ON status, unit_code FROM cases")
     op.create_table(

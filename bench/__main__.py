@@ -14,7 +14,7 @@ from bench import procs
 from bench.http_load import Settings, generator
 from bench.util import Row, console, machine, postgres_facts
 
-BENCHMARKS = ("noop", "locate", "import")
+BENCHMARKS = ("noop", "locate", "import", "intake", "case-list")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     rows: list[Row] = []
     db = None
-    if "locate" in args.selected or "import" in args.selected:
+    if any(b in args.selected for b in ("locate", "import", "intake", "case-list")):
         from bench.city import bench_db, ensure_city
 
         db = bench_db(args.quick)
@@ -167,6 +167,25 @@ def main(argv: list[str] | None = None) -> int:
                         sink=rows,
                     ),
                 )
+        if "intake" in args.selected:
+            if db is None:
+                rows.append(Row("intake", "≥ 2,000 req/s, p99 ≤ 50 ms", "not run", False, str(meta.get("city_error"))))
+            else:
+                from bench import cases
+
+                # beside the bare no-op POST ×2 of this run (cases.run_intake measures it when noop was not run)
+                noop_post = next((r for r in rows if r.benchmark == "noop POST ×2"), None)
+                step(
+                    "intake",
+                    lambda: cases.run_intake(cfg, db, variants=not args.no_variants, sink=rows, noop=noop_post),
+                )
+        if "case-list" in args.selected:
+            if db is None:
+                rows.append(Row("case-list", "p95 ≤ 50 ms", "not run", False, str(meta.get("city_error"))))
+            else:
+                from bench import cases
+
+                step("case-list", lambda: cases.run_list(cfg, db, variants=not args.no_variants, sink=rows))
     except (KeyboardInterrupt, SystemExit) as exc:  # Ctrl-C, or SIGTERM/SIGHUP (see procs.install_handlers)
         code = exc.code if isinstance(exc, SystemExit) and isinstance(exc.code, int) else 130
         console.print(f"[red]interrupted ({code}); killing child processes, writing what was measured[/red]")

@@ -15,19 +15,26 @@ reports, version 1. No timeline rows are made for the base.
 
 intake: 2 API processes (`uvicorn grid_mgmt.app:create_app --factory --workers 2 --http httptools --loop
 uvloop`), GRID_REDIS_URL = GRID_BENCH_REDIS_URL (default redis://127.0.0.1:6379/15: the routing jobs of the
-load must not reach anybody's arq worker; the harness deletes its `arq:*` keys there afterwards). 128 worker
-users (32 with --quick) log in once each (`POST /api/v1/auth/login`, password `demo`); 16 points per worker
-inside the grids of the worker's duty grid. A sample of 20 reports (new connection each) must answer 201 with
-the expected grid and no flags, land in `cases` with their timeline and idempotency rows, and enqueue 20 jobs;
-a resend must be replayed. Then wrk (Lua: a random worker and one of its points per request, a unique
-`client_id` = random nonce of the wrk process + thread + counter, E0102, urgency normal) at 64 connections;
-the Lua `response()` counts statuses (any non-201 is reported and fails the benchmark), `done()` adds p95.
-Reported beside `noop POST ×2` of the same run (measured here if the run did not include noop).
+load must not reach anybody's arq worker; the harness deletes the `arq:*` keys there afterwards). 128 worker
+users (32 with --quick) log in once each (`POST /api/v1/auth/login`, password `demo`; tokens reused for 10
+minutes); 16 points per worker inside the grids of the worker's duty grid (checked with the app's grid rule).
+A sample of 20 reports (new connection each) must answer 201 with the expected grid, areas and no flags, land
+in `cases` with their timeline and idempotency rows, and enqueue 20 jobs; a resend must be replayed — else
+the load is not timed. Then wrk (Lua: a random worker and one of its points per request, a unique `client_id`
+= random nonce of the wrk process + thread + counter, E0102, urgency normal, a short description) at 64
+connections; the Lua `response()` counts statuses (any non-201 fails the benchmark) and `done()` adds p95.
+Reported beside `noop POST ×2` of the same run (measured here when the run does not include noop). Notes:
+CPU split and CPU µs per request (API, PostgreSQL, wrk, Redis, and the busy CPU no sampled process accounts
+for), pg_stat_database deltas (new sessions = pool churn), the API's backends by state/wait event (sampled
+10×/s from pg_stat_activity), cases created and jobs enqueued. Variants (not graded): two SO_REUSEPORT
+processes, GRID_DB_POOL_SIZE=32, and 10 s of one worker under cProfile (bench/results/intake-profile.txt).
 
-case-list: the same API; dispatcher1 (the centre roles are scoped by their district) asks
+case-list: the same API; dispatcher1 (centre roles are scoped by their district) asks
 `GET /api/v1/cases?status=registered&bbox=<≈1 km box>&limit=50`; box centres are uniform points of the city
-extent that fall in a grid. 20 sample boxes are checked against PostGIS (same ids in the same order). Graded at
-16 connections (target p95), with a 64-connection row for information.
+extent that fall in a grid. 20 sample boxes are checked against PostGIS (same ids in the same order), and the
+app's own statement (search_repository.list_sql with its tune() settings) is run under EXPLAIN ANALYZE for
+them. Graded at 16 connections (p95 from the Lua done()); rows at --connections (64) and at 1 connection
+(service time without queueing) for information.
 """
 
 from __future__ import annotations
@@ -688,14 +695,22 @@ class WaitSampler:
 
 
 def _per_request_cpu(split: dict[str, Any], rps: float) -> str:
-    """CPU microseconds per request of the main groups."""
+    """CPU microseconds per request of the main groups, and the busy CPU no sampled process accounts for."""
     if rps <= 0:
         return ""
     parts = []
     for name, g in split["groups"].items():
         if name in ("api (uvicorn)", "postgresql (bench db)", "wrk", "redis", "postgresql (background)"):
             parts.append(f"{name} {g['cores'] / rps * 1e6:,.0f}")
-    return "CPU µs per request: " + ", ".join(parts)
+    unattributed = split["system_busy_cores"] - sum(g["cores"] for g in split["groups"].values())
+    text = "CPU µs per request: " + ", ".join(parts)
+    if unattributed >= 0.05:
+        text += (
+            f"; machine CPU not attributed to any sampled process: {unattributed:.2f} cores"
+            f" ({unattributed / rps * 1e6:,.0f} µs per request: processes that lived between two 0.25 s samples,"
+            " most likely PostgreSQL backends of pool connections opened and closed)"
+        )
+    return text
 
 
 def _noop_post_row(rows: list[Row]) -> Row | None:
@@ -1110,7 +1125,10 @@ def run_list(cfg: Settings, db: BenchDB, *, variants: bool = True, sink: list[Ro
         )
         load = Load("/api/v1/cases", list_lua(centres, tok.token), _no_python)
         for label, conns, graded in setups:
+            before = asyncio.run(_db_stats(db.dsn))
             m = measure(base, load, dataclasses.replace(cfg, connections=conns), group.pgid, label, database=db.name)
+            after = asyncio.run(_db_stats(db.dsn))
+            m["db_stats"] = {k: after[k] - before[k] for k in before}
             rows.append(_list_row(label, m, check, graded, conns, facts, fresh, group, plan))
     return rows
 
@@ -1196,6 +1214,7 @@ def _list_row(
         f"{facts['cases']:,} cases, {facts['by_status'].get('registered', 0):,} registered",
         describe(m["cpu"]),
         _per_request_cpu(m["cpu"], res.rps),
+        f"new PostgreSQL sessions during the load (warm-up + measured): {m['db_stats']['sessions']:,}",
         f"the list statement alone (EXPLAIN ANALYZE, {plan['boxes']} boxes, idle server):"
         f" median {plan['median_ms']} ms, max {plan['max_ms']} ms, plan {' | '.join(plan['plans'])}",
     ]
@@ -1239,6 +1258,7 @@ def _list_row(
             "bbox_km": BBOX_KM,
             "correctness": check,
             "explain": {k: v for k, v in plan.items() if k != "example"},
+            "pg_stat_database_delta": m["db_stats"],
             "cases": facts,
             "warmup_fresh": fresh,
             "connections_by_pid": m["connections_by_pid"],

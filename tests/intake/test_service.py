@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from grid_mgmt.intake import service as intake
 from grid_mgmt.intake.schemas import CaseIn
 from grid_mgmt.settings import Settings
-from tests.cases.conftest import principal_of
+from tests.conftest import principal_of
 from tests.intake.conftest import place_of, report
 
 

@@ -44,6 +44,17 @@ async def test_simultaneous_duplicates_file_one_case(
         original(self, stored)
 
     monkeypatch.setattr(intake._LostRace, "__init__", spy)
+    # Hold every duplicate after its lookup until all five have looked: none has seen a stored response, so
+    # all five try to file and the race on the idempotency key is exercised every time (not by luck).
+    barrier = asyncio.Barrier(5)
+    facts = intake.repo.facts
+
+    async def facts_then_wait(*args: Any, **kwargs: Any) -> Any:
+        found = await facts(*args, **kwargs)
+        await barrier.wait()
+        return found
+
+    monkeypatch.setattr(intake.repo, "facts", facts_then_wait)
     principal = await principal_of(pg, "worker1")
     _, lon, lat = await place_of(pg, "worker1", 5)
     data = msgspec.convert(report(lon, lat), CaseIn, strict=False)

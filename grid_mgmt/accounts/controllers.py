@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, MediaType, Request, Response, get, patch, post
+from litestar import Controller, Request, get, patch, post
 from litestar.di import Provide
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from grid_mgmt.accounts.deps import Accounts, provide_accounts
-from grid_mgmt.accounts.rules import Throttled
 from grid_mgmt.accounts.schemas import (
     LoginPayload,
     LogoutPayload,
@@ -45,12 +44,6 @@ def errors(*codes: int) -> dict[int, ResponseSpec]:
     return {code: ResponseSpec(data_container=ErrorRead, description=_DESCRIPTIONS[code]) for code in codes}
 
 
-def _throttled(_: Request[Any, Any, Any], exc: Throttled) -> Response[dict[str, Any]]:
-    body = {"status_code": exc.status_code, "detail": exc.detail, "extra": exc.extra}
-    headers = {"Retry-After": str(exc.retry_after)}
-    return Response(body, status_code=exc.status_code, headers=headers, media_type=MediaType.JSON)
-
-
 def _address(request: Request[Any, Any, Any]) -> str:
     return request.client.host if request.client is not None else "unknown"
 
@@ -66,7 +59,6 @@ class AuthController(Controller):
     path = "/api/v1/auth"
     tags = ["auth"]
     dependencies = DEPENDENCIES
-    exception_handlers = {Throttled: _throttled}
 
     @post(
         "/login",

@@ -28,7 +28,7 @@ class Throttled(DomainError):
     status_code = 429
 
     def __init__(self, detail: str, retry_after: int):
-        super().__init__(detail, extra={"retry_after": retry_after})
+        super().__init__(detail, extra={"retry_after": retry_after}, headers={"Retry-After": str(retry_after)})
         self.retry_after = retry_after
 
 

@@ -61,7 +61,10 @@ def _body(status: int, detail: str, extra: dict[str, Any] | None = None) -> dict
 
 def domain_error_handler(_: Request[Any, Any, Any], exc: DomainError) -> Response[dict[str, Any]]:
     return Response(
-        _body(exc.status_code, exc.detail, exc.extra), status_code=exc.status_code, media_type=MediaType.JSON
+        _body(exc.status_code, exc.detail, exc.extra),
+        status_code=exc.status_code,
+        media_type=MediaType.JSON,
+        headers=exc.headers,
     )
 
 

@@ -24,12 +24,9 @@ from grid_mgmt.accounts.schemas import (
     UserRead,
 )
 from grid_mgmt.lib.auth import Principal, authenticated, current, requires
-from grid_mgmt.lib.errors import ERROR_RESPONSES
-from grid_mgmt.lib.openapi import CURSOR, LIMIT
-from grid_mgmt.lib.schemas import ErrorRead
+from grid_mgmt.lib.openapi import CURSOR, LIMIT, responses
 
 _DESCRIPTIONS = {
-    **ERROR_RESPONSES,
     401: "No valid access token (missing where required, malformed, expired or revoked) or wrong credentials.",
     403: "The caller lacks the role this needs.",
     409: "The request collides with the current state (a taken username, locking yourself out).",
@@ -40,8 +37,8 @@ DEPENDENCIES = {"accounts": Provide(provide_accounts, sync_to_thread=False)}
 
 
 def errors(*codes: int) -> dict[int, ResponseSpec]:
-    """Documented error responses (ErrorRead) for these status codes."""
-    return {code: ResponseSpec(data_container=ErrorRead, description=_DESCRIPTIONS[code]) for code in codes}
+    """Documented error responses, worded for logins and user management."""
+    return responses(*codes, descriptions=_DESCRIPTIONS)
 
 
 def _address(request: Request[Any, Any, Any]) -> str:

@@ -1,14 +1,22 @@
-"""arq WorkerSettings: job functions, the Redis connection from GRID_REDIS_URL and the msgpack codec."""
+"""arq WorkerSettings: job functions, cron sweeps, the Redis connection from GRID_REDIS_URL and the msgpack codec.
+
+Job functions live in one thin module per capability (`workers/routing.py`, `sla.py`, `notify.py`, `media.py`,
+`sweep.py`); each exports FUNCTIONS (and CRON when it has sweeps) and calls grid_mgmt services with ids.
+`ctx` carries what they need: the engine, the settings, the arq client for follow-up jobs (`ctx["redis"]`).
+"""
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
 from arq.connections import RedisSettings
+from arq.cron import CronJob
 from arq.worker import Function, func
 
+from grid_mgmt.db.engine import make_engine
 from grid_mgmt.lib.jobcodec import deserialize, serialize
 from grid_mgmt.settings import get_settings
+from workers import media, notify, routing, sla, sweep
 
 
 async def ping(ctx: dict[str, Any]) -> str:
@@ -16,12 +24,37 @@ async def ping(ctx: dict[str, Any]) -> str:
     return "pong"
 
 
+async def startup(ctx: dict[str, Any]) -> None:
+    settings = ctx.get("settings") or get_settings()
+    ctx["settings"] = settings
+    ctx["engine"] = make_engine(settings)
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    engine = ctx.pop("engine", None)
+    if engine is not None:
+        await engine.dispose()
+
+
 class WorkerSettings:
     """Read by `arq workers.settings.WorkerSettings` (and `grid-mgmt worker`)."""
 
-    functions: ClassVar[list[Function]] = [func(ping, name="system.ping")]
+    functions: ClassVar[list[Function]] = [
+        func(ping, name="system.ping"),
+        *routing.FUNCTIONS,
+        *sla.FUNCTIONS,
+        *notify.FUNCTIONS,
+        *media.FUNCTIONS,
+        *sweep.FUNCTIONS,
+    ]
+    cron_jobs: ClassVar[list[CronJob]] = [*sweep.CRON, *notify.CRON, *media.CRON]
     redis_settings: ClassVar[RedisSettings] = RedisSettings.from_dsn(get_settings().redis_url)
+    on_startup = startup
+    on_shutdown = shutdown
     job_serializer = serialize
     job_deserializer = deserialize
     health_check_interval: ClassVar[int] = 30
     """Seconds between health-check records in Redis (arq:queue:health-check)."""
+    max_jobs: ClassVar[int] = 20
+    job_timeout: ClassVar[int] = 60
+    keep_result: ClassVar[int] = 60

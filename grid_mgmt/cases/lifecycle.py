@@ -26,6 +26,7 @@ class Status(StrEnum):
     REJECTED = "rejected"  # not accepted at intake (不予受理)
     DECLINED = "declined"  # not registered (不予立案)
     CANCELLED = "cancelled"  # 作废
+    MERGED = "merged"  # a duplicate report linked to the open case it repeats (its reporter follows that one)
 
 
 class Role(StrEnum):
@@ -72,6 +73,9 @@ class Effect(StrEnum):
     COUNT_REWORK = "count_rework"
     SET_UNIT = "set_unit"  # the payload names the unit that takes the case
     CLEAR_UNIT = "clear_unit"
+    LINK_DUPLICATE = "link_duplicate"  # duplicate_of := the payload's case (`into`)
+    UNLINK_DUPLICATE = "unlink_duplicate"
+    ROUTE = "route"  # find the responsible unit again (cases.route)
 
 
 class Requirement(StrEnum):
@@ -81,6 +85,7 @@ class Requirement(StrEnum):
     PHOTO = "attachment_ids"
     REASON = "note"
     MINUTES = "minutes"
+    TARGET = "into"
 
 
 TERMINAL = frozenset({Status.CLOSED, Status.REJECTED, Status.DECLINED, Status.CANCELLED})
@@ -128,6 +133,7 @@ TABLE: dict[tuple[Status, str], Rule] = {
         stage=Stage.REGISTER,
         clock=Clock.START,
         requires=(Requirement.PHOTO,),
+        effects=(Effect.ROUTE,),
         summary="on-site verification confirms it",
     ),
     (S.VERIFYING, "verify_fail"): _r(
@@ -141,7 +147,7 @@ TABLE: dict[tuple[Status, str], Rule] = {
     # intake and registration (受理, 立案)
     (S.REPORTED, "register"): _r(
         S.REGISTERED,
-        {R.ACCEPTOR, R.LEADER},
+        {R.ACCEPTOR, R.LEADER, R.SYSTEM},
         stamp="registered_at",
         stage=Stage.DISPATCH,
         clock=Clock.START,
@@ -176,7 +182,7 @@ TABLE: dict[tuple[Status, str], Rule] = {
     # dispatch (派遣), two-level dispatch, acknowledgement, send back (回退)
     (S.REGISTERED, "dispatch"): _r(
         S.DISPATCHED,
-        {R.DISPATCHER, R.LEADER},
+        {R.DISPATCHER, R.LEADER, R.SYSTEM},
         stamp="dispatched_at",
         stage=Stage.HANDLE,
         clock=Clock.START,
@@ -225,6 +231,7 @@ TABLE: dict[tuple[Status, str], Rule] = {
     (S.HANDLING, "request_postpone"): _r(
         S.HANDLING,
         {R.UNIT_STAFF},
+        clock=Clock.PAUSE,
         requires=(Requirement.REASON, Requirement.MINUTES),
         effects=(Effect.NOTIFY_CENTRE,),
         summary="ask for more time",
@@ -234,11 +241,12 @@ TABLE: dict[tuple[Status, str], Rule] = {
         {R.DISPATCHER, R.LEADER},
         clock=Clock.EXTEND,
         effects=(Effect.NOTIFY_UNIT,),
-        summary="grant the requested time",
+        summary="grant the requested time (the clock resumes with the time added)",
     ),
     (S.HANDLING, "deny_postpone"): _r(
         S.HANDLING,
         {R.DISPATCHER, R.LEADER},
+        clock=Clock.RESUME,
         requires=(Requirement.REASON,),
         effects=(Effect.NOTIFY_UNIT,),
         summary="refuse the requested time",
@@ -314,6 +322,27 @@ TABLE: dict[tuple[Status, str], Rule] = {
         )
         for s in (S.DISPATCHED, S.HANDLING)
     },
+    # duplicates: linked to the open case they repeat; a wrong link is split off again
+    **{
+        (s, "merge"): _r(
+            S.MERGED,
+            {R.ACCEPTOR, R.LEADER, R.DISPATCHER, R.SYSTEM},
+            clock=Clock.STOP,
+            requires=(Requirement.TARGET,),
+            effects=(Effect.LINK_DUPLICATE, Effect.NOTIFY_REPORTER),
+            summary="a duplicate: link it to the open case it repeats",
+        )
+        for s in (S.REPORTED, S.REGISTERED)
+    },
+    (S.MERGED, "split"): _r(
+        S.REPORTED,
+        {R.ACCEPTOR, R.LEADER, R.DISPATCHER},
+        stage=Stage.REGISTER,
+        clock=Clock.START,
+        requires=(Requirement.REASON,),
+        effects=(Effect.UNLINK_DUPLICATE, Effect.ROUTE),
+        summary="not a duplicate after all: a case of its own again",
+    ),
     # cancel (作废) from any open status
     **{
         (s, "cancel"): _r(

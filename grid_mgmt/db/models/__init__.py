@@ -8,9 +8,11 @@ from grid_mgmt.db.models.component import Component, Pipeline
 from grid_mgmt.db.models.patrol import CheckIn, Patrol, PatrolPoint
 from grid_mgmt.db.models.unit import Unit
 from grid_mgmt.db.models.user import User
+from grid_mgmt.db.models.work import CalendarDay, Outbox, RoutingRule
 
 __all__ = [
     "Attachment",
+    "CalendarDay",
     "Case",
     "CaseActivity",
     "Category",
@@ -21,11 +23,13 @@ __all__ = [
     "DutyGridWorker",
     "Grid",
     "IdempotencyKey",
+    "Outbox",
     "Patrol",
     "PatrolPoint",
     "Pipeline",
     "RefreshToken",
     "Region",
+    "RoutingRule",
     "Unit",
     "User",
 ]

@@ -37,7 +37,7 @@ SOURCES = ("worker", "citizen", "hotline", "video", "inspection", "leader")
 ATTACHMENT_KINDS = ("report", "handling", "check", "verify")
 STATUSES = (
     "verifying", "reported", "registered", "dispatched", "handling", "handled", "checking", "checked", "closed",
-    "shelved", "rejected", "declined", "cancelled",
+    "shelved", "rejected", "declined", "cancelled", "merged",
 )  # fmt: skip
 """The statuses of cases/lifecycle.py (a test keeps the two equal)."""
 
@@ -68,6 +68,18 @@ class Case(Base):
         Index("ix_cases_updated", "updated_at", "id"),
         Index("ix_cases_checker", "checker_id", postgresql_where=text("checker_id IS NOT NULL")),
         Index("ix_cases_component", "component_code", postgresql_where=text("component_code IS NOT NULL")),
+        Index("ix_cases_status_geom", "status", "geom", postgresql_using="gist"),
+        Index("ix_cases_unrouted", "received_at", postgresql_where=text("routed_at IS NULL AND status = 'reported'")),
+        Index(
+            "ix_cases_overdue_due",
+            "deadline",
+            postgresql_where=text("deadline IS NOT NULL AND paused_at IS NULL AND overdue_round < deadline_round"),
+        ),
+        Index(
+            "ix_cases_warn_due",
+            "warn_at",
+            postgresql_where=text("warn_at IS NOT NULL AND paused_at IS NULL AND warned_round < deadline_round"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -107,6 +119,12 @@ class Case(Base):
     checker_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     flags: Mapped[list[str]] = mapped_column(ARRAY(String(32)), server_default="{}")
     routing: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    routed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    warn_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    deadline_round: Mapped[int] = mapped_column(Integer, server_default="0")
+    """Bumped whenever the deadline changes: a deadline job of an older round does nothing."""
+    warned_round: Mapped[int] = mapped_column(Integer, server_default="0")
+    overdue_round: Mapped[int] = mapped_column(Integer, server_default="0")
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -158,4 +176,7 @@ class Attachment(Base):
     flags: Mapped[list[str]] = mapped_column(ARRAY(String(32)), server_default="{}")
     uploader_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     storage_key: Mapped[str] = mapped_column(String(200))
+    thumb_key: Mapped[str | None] = mapped_column(String(200))
+    exif: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    processed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -48,6 +48,8 @@ class Category(Base):
     public: Mapped[bool] = mapped_column(Boolean, server_default="false")
     subsurface: Mapped[bool] = mapped_column(Boolean, server_default="false")
     pipeline_kinds: Mapped[list[str]] = mapped_column(ARRAY(String(20)), server_default="{}")
+    auto_dispatch: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    """Route and dispatch without a dispatcher when the component, pipeline or territory decides the unit."""
     open311_attributes: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]")
     active: Mapped[bool] = mapped_column(Boolean, server_default="true")
     updated_at: Mapped[dt.datetime] = mapped_column(

@@ -1,0 +1,9 @@
+"""arq jobs: media (stub, being written)."""
+
+from __future__ import annotations
+
+from arq.cron import CronJob
+from arq.worker import Function
+
+FUNCTIONS: list[Function] = []
+CRON: list[CronJob] = []

@@ -25,6 +25,7 @@ from grid_mgmt.patrols.controllers import PatrolController
 from grid_mgmt.pipelines.controllers import PipelineController
 from grid_mgmt.regions.controllers import GridController, RegionController
 from grid_mgmt.regions.locator import GridLocator
+from grid_mgmt.routing.controllers import ROUTES as ROUTING_ROUTES
 from grid_mgmt.settings import Settings, get_settings
 from grid_mgmt.system.controllers import SystemController
 from grid_mgmt.system.docs import docs_assets_router, openapi_config
@@ -46,6 +47,7 @@ ROUTES = [
     UnitController,
     CategoryController,
     PatrolController,
+    *ROUTING_ROUTES,
 ]
 
 

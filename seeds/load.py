@@ -13,6 +13,7 @@ from grid_mgmt.imports.service import import_layer
 from seeds.categories import COLUMNS as CATEGORY_COLUMNS
 from seeds.generator import City, generate_city
 from seeds.params import CityParams
+from seeds.routing import load_routing
 from seeds.users import USER_COLUMNS
 
 Progress = Callable[[str, int, int], None]
@@ -117,6 +118,7 @@ async def load_city(
                 update=False,
             )
             _step(progress, "users", len(city.users), len(city.users))
+            await load_routing(conn)
         return {t: int(await conn.fetchval(f"SELECT count(*) FROM {t}")) for t in TABLES}
     finally:
         await conn.close()
@@ -156,7 +158,7 @@ async def _clear(conn: asyncpg.Connection, city: City) -> None:
             await conn.execute(
                 "DELETE FROM app_user WHERE username = ANY($1::text[]) OR username ~ $2", usernames, DEMO_USERNAMES
             )
-            for table in ("unit", "region"):
+            for table in ("routing_rule", "unit", "region"):
                 await conn.execute(f"DELETE FROM {table}")
     except asyncpg.ForeignKeyViolationError as exc:
         raise SeedError(

@@ -20,6 +20,8 @@ from grid_mgmt.db.migrate import upgrade
 from grid_mgmt.lib.auth import Principal
 from grid_mgmt.settings import Settings
 
+pytest_plugins = ["tests.worker_fixtures"]  # `drain`, `arq_pool`: the real arq worker for any test
+
 SERVER_URL = os.environ.get("GRID_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/grid_mgmt")
 REDIS_URL = os.environ.get("GRID_REDIS_URL", "redis://127.0.0.1:6379/0")
 

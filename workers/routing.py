@@ -1,9 +1,19 @@
-"""arq jobs: routing (stub, being written)."""
+"""arq jobs of routing: `cases.route` finds the unit responsible for a reported case (grid_mgmt.routing)."""
 
 from __future__ import annotations
 
-from arq.cron import CronJob
-from arq.worker import Function
+from typing import Any
 
-FUNCTIONS: list[Function] = []
+from arq.cron import CronJob
+from arq.worker import Function, func
+
+from grid_mgmt.routing.service import route_case
+
+
+async def route(ctx: dict[str, Any], case_id: int) -> str:
+    """cases.route: idempotent; a routed case or one that moved on is left alone."""
+    return await route_case(ctx["engine"], ctx["settings"], case_id, ctx.get("redis"))
+
+
+FUNCTIONS: list[Function] = [func(route, name="cases.route", max_tries=10)]
 CRON: list[CronJob] = []

@@ -130,6 +130,12 @@ class CheckRequestPayload(ActionPayload, kw_only=True, forbid_unknown_fields=Tru
     checker_username: str | None = None
 
 
+class MergePayload(ActionPayload, kw_only=True, forbid_unknown_fields=True):
+    """Link this duplicate report to the open case it repeats (its reporter then follows that case)."""
+
+    into: Annotated[int, msgspec.Meta(ge=1)]
+
+
 PAYLOADS: dict[str, type[ActionPayload]] = {
     "verify_pass": PhotoPayload,
     "verify_fail": ReasonPayload,
@@ -154,5 +160,7 @@ PAYLOADS: dict[str, type[ActionPayload]] = {
     "unshelve": ActionPayload,
     "urge": ActionPayload,
     "cancel": ReasonPayload,
+    "merge": MergePayload,
+    "split": ReasonPayload,
 }
 """The body struct of each action (one route per action in OpenAPI)."""

@@ -148,30 +148,40 @@ class CaseService:
         422 missing proof (unit, photos, reason). One transaction; jobs leave after the commit."""
         with JobBuffer.collect() as jobs:
             async with self.engine.begin() as conn:
-                case = await repo.get_case(conn, case_id, principal)
-                if case is None:
-                    raise NotFound(f"no case {case_id} (or it is outside your scope)")
-                rule, role = _decide(case, action, principal)
-                if payload.version is not None and payload.version != case.version:
-                    raise Conflict(
-                        f"case {case_id} is at version {case.version}, not {payload.version}: reload it and retry",
-                        extra={"version": case.version, "status": case.status},
-                    )
-                await _check_actor(conn, case, action, role, principal, payload)
-                sets, activity = await _plan(conn, case, action, rule, role, principal, payload)
-                if not await repo.compare_and_set(conn, case_id, case.version, sets):
-                    raise Conflict(f"case {case_id} was changed by someone else meanwhile: reload it and retry")
-                activity_id = await repo.append_activity(conn, **activity)
-                ids = getattr(payload, "attachment_ids", None)
-                if ids:
-                    await repo.link_attachments(conn, ids, activity_id)
-                for effect in rule.effects:
-                    if effect.startswith("notify"):
-                        enqueue("cases.notify", case_id=case_id, action=action, effect=str(effect))
-                updated = await repo.get_case(conn, case_id, None)
+                updated = await apply_in(conn, case_id, action, principal, payload)
             await jobs.flush(self.arq)
-        assert updated is not None
         return updated
+
+
+async def apply_in(
+    conn: AsyncConnection, case_id: int, action: str, principal: Principal, payload: ActionPayload
+) -> CaseRead:
+    """`CaseService.apply` inside the caller's transaction and JobBuffer (workers chain actions atomically)."""
+    case = await repo.get_case(conn, case_id, principal)
+    if case is None:
+        raise NotFound(f"no case {case_id} (or it is outside your scope)")
+    rule, role = _decide(case, action, principal)
+    if payload.version is not None and payload.version != case.version:
+        raise Conflict(
+            f"case {case_id} is at version {case.version}, not {payload.version}: reload it and retry",
+            extra={"version": case.version, "status": case.status},
+        )
+    await _check_actor(conn, case, action, role, principal, payload)
+    sets, activity = await _plan(conn, case, action, rule, role, principal, payload)
+    if not await repo.compare_and_set(conn, case_id, case.version, sets):
+        raise Conflict(f"case {case_id} was changed by someone else meanwhile: reload it and retry")
+    activity_id = await repo.append_activity(conn, **activity)
+    ids = getattr(payload, "attachment_ids", None)
+    if ids:
+        await repo.link_attachments(conn, ids, activity_id)
+    for effect in rule.effects:
+        if effect.startswith("notify"):
+            enqueue("cases.notify", case_id=case_id, action=action, effect=str(effect))
+        elif effect == lc.Effect.ROUTE:
+            enqueue("cases.route", case_id=case_id)
+    updated = await repo.get_case(conn, case_id, None)
+    assert updated is not None
+    return updated
 
 
 def _decide(case: CaseRead, action: str, principal: Principal) -> tuple[lc.Rule, lc.Role]:
@@ -250,6 +260,19 @@ async def _plan(
         extra["unit_code"] = unit
     if lc.Effect.CLEAR_UNIT in rule.effects:
         sets["unit_code"] = None
+    if lc.Effect.LINK_DUPLICATE in rule.effects:
+        into = int(getattr(payload, "into", 0))
+        target = await repo.get_case(conn, into, None)
+        if target is None or into == case.id:
+            raise InvalidInput(f"no case {into} to merge case {case.id} into", extra={"field": "into"})
+        if target.status in lc.TERMINAL or target.status == lc.Status.MERGED:
+            raise InvalidInput(
+                f"case {into} is {target.status}: merge into an open case", extra={"field": "into"}
+            )
+        sets["duplicate_of"] = into
+        extra["into"] = into
+    if lc.Effect.UNLINK_DUPLICATE in rule.effects:
+        sets["duplicate_of"] = None
     if lc.Effect.COUNT_REWORK in rule.effects:
         sets["rework_count"] = case.rework_count + 1
     if lc.Effect.CHECK_TASK in rule.effects:
@@ -282,7 +305,7 @@ async def _plan(
     extra["next_deadline"] = _iso(sets.get("deadline", case.deadline))
     activity = {
         "case_id": case.id, "action": action, "from_status": case.status, "to_status": str(rule.to),
-        "actor_id": principal.user_id, "actor_role": str(role), "unit_code": principal.unit_code,
+        "actor_id": principal.user_id or None, "actor_role": str(role), "unit_code": principal.unit_code,
         "note": payload.note, "payload": extra, "at": now, "deadline": deadline_before,
         "minutes_used": minutes_used if measured else None,
         "on_time": (now <= deadline_before) if measured and deadline_before else None,

@@ -14,7 +14,7 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 
 CENTRE_ROLES = frozenset({"acceptor", "leader", "dispatcher"})
-ALL_SEEING = frozenset({"supervisor", "admin"})
+ALL_SEEING = frozenset({"supervisor", "admin", "system"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +40,10 @@ class Principal:
     @property
     def sees_all(self) -> bool:
         return bool(self.roles & ALL_SEEING)
+
+
+SYSTEM = Principal(user_id=0, username="system", roles=frozenset({"system"}))
+"""The workers and sweeps acting on their own (auto-dispatch, duplicates, deadlines); no user row behind it."""
 
 
 def current(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:

@@ -37,7 +37,7 @@ class RoutingRule(Base):
     __tablename__ = "routing_rule"
     __table_args__ = (
         CheckConstraint("category_code IS NULL OR major_code IS NULL", name="one_class_level"),
-        CheckConstraint("major_code IS NULL OR major_code ~ '^[0-9]{2}$'", name="major_format"),
+        CheckConstraint("major_code IS NULL OR major_code ~ '^[CE][0-9]{2}$'", name="major_format"),
         CheckConstraint("area IS NULL OR ST_IsValid(area)", name="area_valid"),
         CheckConstraint("region_code IS NULL OR area IS NULL", name="one_area"),
     )
@@ -45,7 +45,8 @@ class RoutingRule(Base):
     id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
     category_code: Mapped[str | None] = mapped_column(ForeignKey("category.code"), index=True)
-    major_code: Mapped[str | None] = mapped_column(String(2))
+    major_code: Mapped[str | None] = mapped_column(String(3))
+    """A major class with its kind letter: C01 (public facilities), E01 (city appearance)."""
     region_code: Mapped[str | None] = mapped_column(ForeignKey("region.code"))
     area: Mapped[bytes | None] = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=True), nullable=True)
     unit_code: Mapped[str] = mapped_column(ForeignKey("unit.code"))

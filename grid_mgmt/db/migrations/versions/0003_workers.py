@@ -39,7 +39,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), sa.Identity(always=False), nullable=False),
         sa.Column("name", sa.String(length=100), nullable=False),
         sa.Column("category_code", sa.String(length=6), nullable=True),
-        sa.Column("major_code", sa.String(length=2), nullable=True),
+        sa.Column("major_code", sa.String(length=3), nullable=True),
         sa.Column("region_code", sa.String(length=12), nullable=True),
         sa.Column(
             "area",
@@ -61,7 +61,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.CheckConstraint(
-            "major_code IS NULL OR major_code ~ '^[0-9]{2}$'", name=op.f("ck_routing_rule_major_format")
+            "major_code IS NULL OR major_code ~ '^[CE][0-9]{2}$'", name=op.f("ck_routing_rule_major_format")
         ),
         sa.CheckConstraint("area IS NULL OR ST_IsValid(area)", name=op.f("ck_routing_rule_area_valid")),
         sa.CheckConstraint("category_code IS NULL OR major_code IS NULL", name=op.f("ck_routing_rule_one_class_level")),

@@ -1,0 +1,220 @@
+"""Routing (DESIGN §5): who handles a case, most specific first, always with its reason; duplicates; rules.
+
+`route_case` is the body of the `cases.route` job. It runs in one transaction holding the case's row lock: a
+duplicate is merged into the open case it repeats; otherwise the ranked candidates are computed, the decision is
+stored with its reason (`cases.routing`, `routed_at`), and when the deciding rule (or, for component, pipeline and
+territory decisions, the class) says so, the case is registered and dispatched by the system through the
+lifecycle. A crash anywhere rolls all of it back, and the job or the recovery sweep routes it again: a case is
+routed exactly once, because a routed case (`routed_at` set) or one that moved on is left alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+import shapely
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from geo.geojson import MultiPolygon, to_shapely
+from geo.validate import check_geometry
+from grid_mgmt.cases.schemas import ActionPayload, DispatchPayload, MergePayload
+from grid_mgmt.cases.service import CaseService, apply_in
+from grid_mgmt.lib.auth import SYSTEM, Principal
+from grid_mgmt.lib.errors import InvalidInput, NotFound
+from grid_mgmt.lib.jobs import JobBuffer, enqueue
+from grid_mgmt.lib.pagination import decode_cursor, encode_cursor
+from grid_mgmt.routing import repository as repo
+from grid_mgmt.routing.schemas import CandidateRead, RoutingRead, RuleCreate, RulePage, RulePatch, RuleRead
+from grid_mgmt.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _candidates(rows: list[Any]) -> list[CandidateRead]:
+    return [
+        CandidateRead(
+            rank=i + 1,
+            source=r.source,
+            unit_code=r.unit_code,
+            unit_name=r.unit_name,
+            reason=dict(r.reason),
+            distance_m=r.distance_m,
+            auto_dispatch=bool(r.auto_dispatch),
+        )
+        for i, r in enumerate(rows)
+    ]
+
+
+def explain(c: CandidateRead) -> str:
+    """The reason of a decision in words, for the timeline note and the dispatcher."""
+    r = c.reason
+    if c.source == "component":
+        return f"component {r['component_code']} is looked after by {c.unit_name} ({r['as']})"
+    if c.source == "pipeline":
+        return f"{r['pipeline_kind']} pipeline {r['pipeline_code']} {c.distance_m} m away belongs to {c.unit_name}"
+    if c.source == "rule":
+        return f"routing rule #{r['rule_id']} {r['rule']} (class {r['class']}, area {r['area']}) → {c.unit_name}"
+    return f"the territory: street {r['street_code']} → {c.unit_name} (属地兜底)"
+
+
+async def route_case(engine: AsyncEngine, settings: Settings, case_id: int, arq: Any = None) -> str:
+    """Route one case (idempotent); returns what happened: merged, dispatched, suggested, unroutable, skipped."""
+    with JobBuffer.collect() as jobs:
+        async with engine.begin() as conn:
+            outcome = await _route_locked(conn, settings, case_id)
+        await jobs.flush(arq)
+    return outcome
+
+
+async def _route_locked(conn: AsyncConnection, settings: Settings, case_id: int) -> str:
+    state = await repo.lock_case(conn, case_id)
+    if state is None:
+        return "missing"
+    if state.status != "reported" or state.routed_at is not None:
+        return "skipped"
+    dup = await repo.find_duplicate(conn, case_id)
+    if dup is not None:
+        reason = {
+            "source": "duplicate", "duplicate_of": int(dup.id), "case_no": dup.case_no,
+            "distance_m": dup.distance_m, "radius_m": dup.duplicate_radius_m, "window_min": dup.duplicate_window_min,
+        }  # fmt: skip
+        await repo.mark_routed(conn, case_id, msgspec.json.encode({"decision": reason}).decode())
+        note = f"duplicate of case {dup.case_no}, {dup.distance_m} m away within {dup.duplicate_window_min} min"
+        await apply_in(conn, case_id, "merge", SYSTEM, MergePayload(into=int(dup.id), note=note))
+        return "merged"
+    ranked = _candidates(await repo.candidates(conn, case_id, settings.pipeline_radius_m))
+    if not ranked:
+        await repo.mark_routed(conn, case_id, msgspec.json.encode({"decision": None, "candidates": []}).decode())
+        log.warning("case %d: no unit found (no component, pipeline, rule or street office)", case_id)
+        return "unroutable"
+    best = ranked[0]
+    decision = {**msgspec.to_builtins(best), "explained": explain(best)}
+    record = {"decision": decision, "candidates": msgspec.to_builtins(ranked[:5])}
+    await repo.mark_routed(conn, case_id, msgspec.json.encode(record).decode())
+    if not best.auto_dispatch:
+        return "suggested"
+    note = f"automatic: {explain(best)}"
+    await apply_in(conn, case_id, "register", SYSTEM, ActionPayload(note=note))
+    await apply_in(conn, case_id, "dispatch", SYSTEM, DispatchPayload(unit_code=best.unit_code, note=note))
+    return "dispatched"
+
+
+async def routing_view(engine: AsyncEngine, settings: Settings, principal: Principal, case_id: int) -> RoutingRead:
+    """What the dispatcher sees: the stored decision and the ranked candidates now (404 outside scope)."""
+    case = await CaseService(engine).get(principal, case_id)
+    async with engine.connect() as conn:
+        rows = await repo.candidates(conn, case_id, settings.pipeline_radius_m)
+        stored = await repo.routing_of(conn, case_id)
+    decision = (stored.routing or {}).get("decision") if stored is not None else None
+    return RoutingRead(
+        case_id=case.id, routed_at=stored.routed_at if stored else None, decision=decision,
+        candidates=_candidates(rows),
+    )  # fmt: skip
+
+
+async def enqueue_unrouted(engine: AsyncEngine, arq: Any, older_than_s: float, limit: int = 1000) -> int:
+    """Recovery: re-enqueue every reported case nobody routed (job ids coalesce with a job still queued)."""
+    async with engine.connect() as conn:
+        ids = await repo.unrouted(conn, older_than_s, limit)
+    with JobBuffer.collect() as jobs:
+        for case_id in ids:
+            enqueue("cases.route", job_id=f"route:{case_id}", case_id=case_id)
+        await jobs.flush(arq)
+    return len(ids)
+
+
+# --- routing rules ------------------------------------------------------------------------------------------
+
+
+def _rule(row: Any) -> RuleRead:
+    data = dict(row._mapping)
+    data["area"] = msgspec.json.decode(data["area"], type=MultiPolygon) if data["area"] else None
+    return msgspec.convert(data, RuleRead)
+
+
+def _area_wkb(area: Any, field: str = "area") -> bytes:
+    shape = to_shapely(area, field=field)
+    check_geometry(shape, expected={"Polygon", "MultiPolygon"}, field=field)
+    return bytes(shapely.to_wkb(shape))
+
+
+class RuleService:
+    """Routing rules, managed by admins; read by the centre."""
+
+    def __init__(self, engine: AsyncEngine):
+        self.engine = engine
+
+    async def list(
+        self, *, category_code: str | None, unit_code: str | None, active: bool | None, cursor: str | None,
+        limit: int,
+    ) -> RulePage:  # fmt: skip
+        after = decode_cursor(cursor)
+        try:
+            after_id = int(after) if after else 0
+        except ValueError:
+            raise InvalidInput("the cursor is not one this API gave out", extra={"field": "cursor"}) from None
+        async with self.engine.connect() as conn:
+            rows = await repo.list_rules(
+                conn, category_code=category_code, unit_code=unit_code, active=active, after_id=after_id,
+                limit=limit + 1,
+            )  # fmt: skip
+        items = [_rule(r) for r in rows[:limit]]
+        more = len(rows) > limit
+        return RulePage(items=items, next_cursor=encode_cursor(str(items[-1].id)) if more and items else None)
+
+    async def get(self, rule_id: int) -> RuleRead:
+        async with self.engine.connect() as conn:
+            row = await repo.get_rule(conn, rule_id)
+        if row is None:
+            raise NotFound(f"no routing rule {rule_id}")
+        return _rule(row)
+
+    async def create(self, data: RuleCreate) -> RuleRead:
+        values = msgspec.to_builtins(data)
+        values["area"] = _area_wkb(data.area) if data.area is not None else None
+        async with self.engine.begin() as conn:
+            await _check_rule(conn, values)
+            rule_id = await repo.insert_rule(conn, values)
+        return await self.get(rule_id)
+
+    async def patch(self, rule_id: int, data: RulePatch) -> RuleRead:
+        changes = {f: getattr(data, f) for f in data.__struct_fields__ if getattr(data, f) is not msgspec.UNSET}
+        if not changes:
+            raise InvalidInput("the patch changes nothing: send at least one field")
+        if "area" in changes and changes["area"] is not None:
+            changes["area"] = _area_wkb(changes["area"])
+        async with self.engine.begin() as conn:
+            row = await repo.get_rule(conn, rule_id)
+            if row is None:
+                raise NotFound(f"no routing rule {rule_id}")
+            merged = {**dict(row._mapping), **changes}
+            await _check_rule(conn, merged)
+            await repo.update_rule(conn, rule_id, changes)
+        return await self.get(rule_id)
+
+    async def delete(self, rule_id: int) -> None:
+        async with self.engine.begin() as conn:
+            if not await repo.delete_rule(conn, rule_id):
+                raise NotFound(f"no routing rule {rule_id}")
+
+
+async def _check_rule(conn: AsyncConnection, values: dict[str, Any]) -> None:
+    """422 with what is wrong, before the database's constraints would say it less clearly."""
+    if values.get("category_code") is not None and values.get("major_code") is not None:
+        raise InvalidInput(
+            "name either a class (category_code) or a major class (major_code), not both",
+            extra={"field": "major_code"},
+        )
+    if values.get("region_code") is not None and values.get("area") is not None:
+        raise InvalidInput("name either a region_code or draw an area, not both", extra={"field": "area"})
+    found = await repo.references(conn, values)
+    if not found["category_ok"]:
+        raise InvalidInput(f"unknown class {values['category_code']!r}", extra={"field": "category_code"})
+    if not found["major_ok"]:
+        raise InvalidInput(f"no class has the major code {values['major_code']!r}", extra={"field": "major_code"})
+    if not found["region_ok"]:
+        raise InvalidInput(f"unknown region {values['region_code']!r}", extra={"field": "region_code"})
+    if not found["unit_ok"]:
+        raise InvalidInput(f"no active handling unit {values['unit_code']!r}", extra={"field": "unit_code"})

@@ -1,0 +1,145 @@
+"""Reports of each kind reach the right unit with a stated reason, through the real worker (cases.route)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from tests.routing.conftest import case_row, file_report, spot
+
+Headers = Callable[..., Awaitable[dict[str, str]]]
+
+
+async def _timeline_actions(pg: asyncpg.Connection, case_id: int) -> list[tuple[str, str | None]]:
+    rows = await pg.fetch("SELECT action, actor_role FROM case_activity WHERE case_id = $1 ORDER BY seq", case_id)
+    return [(r["action"], r["actor_role"]) for r in rows]
+
+
+async def test_broken_cover_goes_to_the_components_maintainer_automatically(
+    client: AsyncTestClient[Litestar], auth_headers: Headers, pg: asyncpg.Connection, drain: Any
+) -> None:
+    comp = await pg.fetchrow(
+        "SELECT code, maintainer_unit_code, ST_X(geom) lon, ST_Y(geom) lat FROM component"
+        " WHERE category_code = 'C0101' AND maintainer_unit_code IS NOT NULL ORDER BY code OFFSET 7 LIMIT 1"
+    )
+    case = await file_report(client, await auth_headers("worker1"), "C0101", comp["lon"], comp["lat"],
+                             component_code=comp["code"])  # fmt: skip
+    assert await drain() >= 1
+    row = await case_row(pg, case["id"])
+    assert row["status"] == "dispatched" and row["unit_code"] == comp["maintainer_unit_code"]
+    decision = json.loads(row["routing"])["decision"]
+    assert decision["source"] == "component" and decision["reason"]["component_code"] == comp["code"]
+    assert decision["reason"]["as"] == "maintainer"
+    assert await _timeline_actions(pg, case["id"]) == [
+        ("report", "worker"), ("register", "system"), ("dispatch", "system")
+    ]
+    note = await pg.fetchval("SELECT note FROM case_activity WHERE case_id = $1 AND action = 'dispatch'", case["id"])
+    assert comp["code"] in note
+
+
+async def test_burst_water_main_goes_to_the_owner_of_the_nearest_water_pipe(
+    client: AsyncTestClient[Litestar], auth_headers: Headers, pg: asyncpg.Connection, drain: Any
+) -> None:
+    pipe = await pg.fetchrow(
+        "SELECT code, coalesce(maintainer_unit_code, owner_unit_code) AS unit,"
+        " ST_X(ST_LineInterpolatePoint(geom, 0.5)) lon, ST_Y(ST_LineInterpolatePoint(geom, 0.5)) lat"
+        " FROM pipeline WHERE kind = 'water' ORDER BY code OFFSET 3 LIMIT 1"
+    )
+    lon, lat = pipe["lon"] + 0.00005, pipe["lat"]  # ~5 m beside the main
+    case = await file_report(client, await auth_headers("worker1"), "E0402", lon, lat)
+    await drain()
+    row = await case_row(pg, case["id"])
+    decision = json.loads(row["routing"])["decision"]
+    assert decision["source"] == "pipeline" and decision["reason"]["pipeline_kind"] == "water"
+    assert decision["distance_m"] is not None and decision["distance_m"] < 30
+    assert row["status"] == "dispatched" and row["unit_code"] == decision["unit_code"]
+    nearest = await pg.fetchval(
+        "SELECT coalesce(maintainer_unit_code, owner_unit_code) FROM pipeline WHERE kind = 'water'"
+        " ORDER BY geom::geography <-> ST_SetSRID(ST_MakePoint($1, $2), 4326)::geography LIMIT 1",
+        lon, lat,
+    )  # fmt: skip
+    assert row["unit_code"] == nearest
+
+
+async def test_exposed_garbage_follows_the_sanitation_rule_of_its_street(
+    client: AsyncTestClient[Litestar], auth_headers: Headers, pg: asyncpg.Connection, drain: Any
+) -> None:
+    lon, lat = await spot(pg, 1601)
+    case = await file_report(client, await auth_headers("worker1"), "E0102", lon, lat)
+    await drain()
+    row = await case_row(pg, case["id"])
+    seat = await pg.fetchval("SELECT min(code) FROM region WHERE level = 'street'")
+    expected = "U010101" if row["street_code"] == seat else "U010102"
+    decision = json.loads(row["routing"])["decision"]
+    assert decision["source"] == "rule" and decision["reason"]["area"] == row["street_code"]
+    assert row["status"] == "dispatched" and row["unit_code"] == expected
+
+
+async def test_illegal_vendor_goes_to_the_enforcement_brigade(
+    client: AsyncTestClient[Litestar], auth_headers: Headers, pg: asyncpg.Connection, drain: Any
+) -> None:
+    lon, lat = await spot(pg, 1611)
+    case = await file_report(client, await auth_headers("worker1"), "E0501", lon, lat)
+    await drain()
+    row = await case_row(pg, case["id"])
+    assert row["status"] == "dispatched" and row["unit_code"] == "U0104"
+    assert json.loads(row["routing"])["decision"]["reason"]["class"] == "E0501"
+
+
+async def test_street_office_classes_fall_back_to_the_territory_and_wait_for_a_dispatcher(
+    client: AsyncTestClient[Litestar], auth_headers: Headers, pg: asyncpg.Connection, drain: Any
+) -> None:
+    lon, lat = await spot(pg, 1621)
+    case = await file_report(client, await auth_headers("worker1"), "E0502", lon, lat)
+    await drain()
+    row = await case_row(pg, case["id"])
+    assert row["status"] == "reported" and row["unit_code"] is None and row["routed_at"] is not None
+    office = await pg.fetchval(
+        "SELECT code FROM unit WHERE kind = 'street_office' AND region_code = $1", row["street_code"]
+    )
+    r = await client.get(f"/api/v1/cases/{case['id']}/routing", headers=await auth_headers("dispatcher1"))
+    assert r.status_code == 200, r.text
+    view = r.json()
+    assert view["decision"]["source"] == "territory" and view["decision"]["unit_code"] == office
+    assert "属地兜底" in view["decision"]["explained"]
+    assert [c["source"] for c in view["candidates"]] == ["territory"]
+
+
+async def test_a_duplicate_is_merged_into_the_open_case_and_its_reporter_sees_it(
+    client: AsyncTestClient[Litestar], auth_headers: Headers, pg: asyncpg.Connection, drain: Any
+) -> None:
+    lon, lat = await spot(pg, 1631)
+    first = await file_report(client, await auth_headers("worker1"), "E0104", lon, lat)
+    await drain()
+    second = await file_report(client, await auth_headers("worker2"), "E0104", lon + 0.0001, lat)  # ~10 m
+    elsewhere = await file_report(client, await auth_headers("worker2"), "E0104", lon + 0.003, lat)  # ~300 m
+    await drain()
+    dup, other = await case_row(pg, second["id"]), await case_row(pg, elsewhere["id"])
+    assert dup["status"] == "merged" and dup["duplicate_of"] == first["id"]
+    assert other["status"] != "merged" and other["duplicate_of"] is None
+    decision = json.loads(dup["routing"])["decision"]
+    assert decision["source"] == "duplicate" and decision["duplicate_of"] == first["id"]
+    assert (await case_row(pg, first["id"]))["status"] == "dispatched"  # the original goes on
+    # a dispatcher who knows better splits it off: it becomes a case of its own and is routed again
+    r = await client.post(
+        f"/api/v1/cases/{second['id']}/actions/split", json={"note": "另一处垃圾"},
+        headers=await auth_headers("dispatcher1"),
+    )  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "reported" and r.json()["duplicate_of"] is None
+
+
+async def test_routing_twice_has_one_effect(
+    client: AsyncTestClient[Litestar], auth_headers: Headers, pg: asyncpg.Connection, drain: Any, arq_pool: Any
+) -> None:
+    lon, lat = await spot(pg, 1641)
+    case = await file_report(client, await auth_headers("worker1"), "E0501", lon, lat)
+    await arq_pool.enqueue_job("cases.route", case_id=case["id"])  # the same job delivered twice
+    await drain()
+    actions = await _timeline_actions(pg, case["id"])
+    assert [a for a, _ in actions] == ["report", "register", "dispatch"]

@@ -72,7 +72,7 @@ async def test_status_and_bbox_list_uses_an_index(analysed: tuple, pg: asyncpg.C
     flt = repo.CaseFilter(statuses=("registered",), bbox=quarter(extent))
     plan = await plan_of(conn, pg, "dispatcher1", flt, "-received_at")
     assert "Seq Scan on cases" not in plan, plan
-    assert "ix_cases_status_received" in plan or "idx_cases_geom" in plan, plan
+    assert "ix_cases_status_geom" in plan or "ix_cases_status_received" in plan or "idx_cases_geom" in plan, plan
 
 
 async def test_several_statuses_read_the_status_index_per_status(analysed: tuple, pg: asyncpg.Connection) -> None:
@@ -80,7 +80,8 @@ async def test_several_statuses_read_the_status_index_per_status(analysed: tuple
     flt = repo.CaseFilter(statuses=("registered", "dispatched", "reported"), bbox=quarter(extent))
     plan = await plan_of(conn, pg, "dispatcher1", flt, "-received_at")
     assert "Seq Scan on cases" not in plan, plan
-    assert plan.count("ix_cases_status_received") + plan.count("idx_cases_geom") >= 3, plan
+    used = ("ix_cases_status_geom", "ix_cases_status_received", "idx_cases_geom")
+    assert sum(plan.count(index) for index in used) >= 3, plan
 
 
 async def test_no_filter_newest_first_reads_indexes_not_the_table(analysed: tuple, pg: asyncpg.Connection) -> None:

@@ -70,7 +70,7 @@ async def test_centre_queues_by_role(client: AsyncTestClient, world: World, auth
     assert set(acceptor) == {"to_register", "overdue"}
     assert world.ids["reported"] in ids_of(acceptor["to_register"])
     assert world.ids["elsewhere"] not in ids_of(acceptor["to_register"])  # another district
-    assert all(c["next_actions"] == ["register", "reject"] for c in acceptor["to_register"]["items"])
+    assert all(c["next_actions"] == ["merge", "register", "reject"] for c in acceptor["to_register"]["items"])
 
     dispatcher = await queues(client, await auth_headers("dispatcher1"))
     assert set(dispatcher) == {"to_dispatch", "to_request_check", "overdue"}
@@ -79,7 +79,7 @@ async def test_centre_queues_by_role(client: AsyncTestClient, world: World, auth
     overdue = ids_of(dispatcher["overdue"])
     assert world.id("registered_late", "handling_other_unit", "handling_late") <= set(overdue)
     assert not world.id("elsewhere", "shelved", "closed_mine", "dispatched") & set(overdue)
-    assert dispatcher["to_dispatch"]["items"][0]["next_actions"] == ["dispatch"]
+    assert dispatcher["to_dispatch"]["items"][0]["next_actions"] == ["dispatch", "merge"]
 
     leader = await queues(client, await auth_headers("leader1"))
     assert set(leader) == {"to_register", "to_dispatch", "to_request_check", "to_close", "overdue"}
@@ -109,8 +109,8 @@ async def test_queues_are_ordered_by_deadline_and_counted(
 def test_queues_follow_the_lifecycle_table() -> None:
     assert statuses_for("dispatch") == ["registered"]
     assert statuses_for("acknowledge") == ["dispatched"]
-    assert allowed_actions("registered", frozenset({"dispatcher"})) == ["dispatch"]
-    assert allowed_actions("registered", frozenset({"leader"})) == ["cancel", "dispatch", "shelve"]
+    assert allowed_actions("registered", frozenset({"dispatcher"})) == ["dispatch", "merge"]
+    assert allowed_actions("registered", frozenset({"leader"})) == ["cancel", "dispatch", "merge", "shelve"]
     assert allowed_actions("closed", frozenset({"worker"})) == []
 
 

@@ -21,6 +21,7 @@ from grid_mgmt.intake.controllers import AttachmentController, IntakeController
 from grid_mgmt.lib.deps import provide_db, provide_geo_list, provide_item_list, provide_settings
 from grid_mgmt.lib.errors import EXCEPTION_HANDLERS
 from grid_mgmt.lib.jobs import job_queue
+from grid_mgmt.media.controllers import ThumbnailController
 from grid_mgmt.patrols.controllers import PatrolController
 from grid_mgmt.pipelines.controllers import PipelineController
 from grid_mgmt.regions.controllers import GridController, RegionController
@@ -40,6 +41,7 @@ ROUTES = [
     TaskController,
     IntakeController,
     AttachmentController,
+    ThumbnailController,
     RegionController,
     GridController,
     ComponentController,

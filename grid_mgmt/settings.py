@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 def _env(name: str, default: str) -> str:
@@ -17,6 +19,51 @@ def _env_float(name: str, default: float) -> float:
 
 def _env_int(name: str, default: int) -> int:
     return int(_env(name, str(default)))
+
+
+def _env_share(name: str, default: float) -> float:
+    value = _env_float(name, default)
+    if not 0 < value < 1:
+        raise ValueError(f"GRID_{name}={value}: must be a share strictly between 0 and 1, e.g. 0.8")
+    return value
+
+
+def _env_timezone(name: str, default: str) -> str:
+    value = _env(name, default)
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"GRID_{name}={value!r}: not an IANA time zone such as Asia/Shanghai") from None
+    return value
+
+
+def _env_schedule(name: str, default: str) -> str:
+    value = _env(name, default)
+    try:
+        parse_schedule(value)
+    except ValueError as e:
+        raise ValueError(f"GRID_{name}={value!r}: {e}") from None
+    return value
+
+
+def parse_schedule(text: str) -> tuple[tuple[dt.time, dt.time], ...]:
+    """`08:00-12:00,14:00-18:00` → the working periods of a day, in order; a ValueError says what is wrong."""
+    periods: list[tuple[dt.time, dt.time]] = []
+    for part in (p.strip() for p in text.split(",")):
+        begin, dash, end = part.partition("-")
+        malformed = ValueError(f"working period {part!r} is not HH:MM-HH:MM (periods are separated by commas)")
+        try:
+            a, b = dt.time.fromisoformat(begin.strip()), dt.time.fromisoformat(end.strip())
+        except ValueError:
+            raise malformed from None
+        if not dash or a.tzinfo is not None or b.tzinfo is not None:
+            raise malformed
+        if a >= b:
+            raise ValueError(f"working period {part!r} must end after it begins")
+        if periods and a < periods[-1][1]:
+            raise ValueError(f"working period {part!r} overlaps or precedes the one before it")
+        periods.append((a, b))
+    return tuple(periods)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +123,19 @@ class Settings:
     photo_far_m: float = field(default_factory=lambda: _env_float("PHOTO_FAR_M", 200.0))
     """A photo whose EXIF position is farther than this from its case, in metres, is flagged `photo_far`."""
 
+    thumb_px: int = field(default_factory=lambda: _env_int("THUMB_PX", 320))
+    """Longest side of the photo thumbnails the media worker makes, in pixels."""
+
+    idempotency_retention_days: int = field(default_factory=lambda: _env_int("IDEMPOTENCY_RETENTION_DAYS", 7))
+    """Days an idempotency record (the first response to a phone's request) is kept before the nightly purge."""
+
+    pipeline_radius_m: float = field(default_factory=lambda: _env_float("PIPELINE_RADIUS_M", 30.0))
+    """A subsurface case (burst main, collapse, blocked sewer) goes to the owner of the nearest matching pipeline
+    within this many metres."""
+
+    recovery_age_s: float = field(default_factory=lambda: _env_float("RECOVERY_AGE_S", 60.0))
+    """The recovery sweep re-enqueues work (unrouted cases, unflagged deadlines) older than this many seconds."""
+
     max_accuracy_m: float = field(default_factory=lambda: _env_float("MAX_ACCURACY_M", 500.0))
     """Coarsest reported GPS accuracy (`accuracy_m`) a report is accepted with, in metres."""
 
@@ -99,6 +159,30 @@ class Settings:
 
     login_failure_window_s: int = field(default_factory=lambda: _env_int("LOGIN_FAILURE_WINDOW_S", 300))
     """The window of `login_max_failures`, in seconds (also the longest Retry-After)."""
+
+    work_timezone: str = field(default_factory=lambda: _env_timezone("WORK_TIMEZONE", "Asia/Shanghai"))
+    """Time zone of the working calendar: workdays, working hours and deadlines are reckoned on its clock."""
+
+    work_schedule: str = field(default_factory=lambda: _env_schedule("WORK_SCHEDULE", "08:00-12:00,14:00-18:00"))
+    """Working periods of a workday, `HH:MM-HH:MM` in order, separated by commas (checked at startup)."""
+
+    calendar_cache_s: float = field(default_factory=lambda: _env_float("CALENDAR_CACHE_S", 60.0))
+    """Seconds a process reuses the working calendar it loaded (an edit refreshes it at once in that process)."""
+
+    deadline_warn_share: float = field(default_factory=lambda: _env_share("DEADLINE_WARN_SHARE", 0.8))
+    """Share of a stage's time limit after which a case is flagged as nearly due (strictly between 0 and 1)."""
+
+    webhook_timeout_s: float = field(default_factory=lambda: _env_float("WEBHOOK_TIMEOUT_S", 5.0))
+    """Longest a webhook delivery may take in total (connect, send, answer), in seconds."""
+
+    webhook_backoff_s: float = field(default_factory=lambda: _env_float("WEBHOOK_BACKOFF_S", 10.0))
+    """Wait before the first webhook retry, in seconds; it doubles per failure (at most an hour, with jitter)."""
+
+    webhook_max_attempts: int = field(default_factory=lambda: _env_int("WEBHOOK_MAX_ATTEMPTS", 8))
+    """Delivery attempts of a notification before it is given up (then listed as failed in /api/v1/outbox)."""
+
+    events_keepalive_s: float = field(default_factory=lambda: _env_float("EVENTS_KEEPALIVE_S", 15.0))
+    """Seconds between keep-alive comments on an idle /api/v1/events stream (keeps proxies from closing it)."""
 
     @property
     def asyncpg_dsn(self) -> str:

@@ -29,7 +29,7 @@ from grid_mgmt.intake import repository as repo
 from grid_mgmt.intake.schemas import MAX_BATCH, AttachmentRead, BatchItemRead, BatchRead, CaseIn
 from grid_mgmt.lib.auth import ALL_SEEING, CENTRE_ROLES, Principal
 from grid_mgmt.lib.errors import Conflict, DomainError, InvalidInput, NotFound
-from grid_mgmt.lib.jobs import JobBuffer
+from grid_mgmt.lib.jobs import JobBuffer, enqueue
 from grid_mgmt.lib.schemas import ErrorRead
 from grid_mgmt.regions import service as regions
 from grid_mgmt.settings import Settings
@@ -267,15 +267,20 @@ class IntakeService:
             distance = round(distance_m(facts.lon, facts.lat, case.lon, case.lat), 1)
             if distance > s.photo_far_m:
                 flags.append("photo_far")
-        async with self.engine.begin() as conn:
-            row = await repo.find_attachment(conn, case_id, kind, facts.sha256)
-            if row is None:
-                row = await repo.insert_attachment(
-                    conn, case_id=case_id, kind=kind, sha256=facts.sha256, content_type=facts.content_type,
-                    size_bytes=facts.size_bytes, width=facts.width, height=facts.height, taken_at=facts.taken_at,
-                    lon=facts.lon, lat=facts.lat, distance_m=distance, flags=flags, uploader_id=principal.user_id,
-                    storage_key=facts.storage_key,
-                )  # fmt: skip
+
+        with JobBuffer.collect() as jobs:
+            async with self.engine.begin() as conn:
+                row = await repo.find_attachment(conn, case_id, kind, facts.sha256)
+                if row is None:
+                    row = await repo.insert_attachment(
+                        conn, case_id=case_id, kind=kind, sha256=facts.sha256, content_type=facts.content_type,
+                        size_bytes=facts.size_bytes, width=facts.width, height=facts.height, taken_at=facts.taken_at,
+                        lon=facts.lon, lat=facts.lat, distance_m=distance, flags=flags, uploader_id=principal.user_id,
+                        storage_key=facts.storage_key,
+                    )  # fmt: skip
+                    # thumbnail and EXIF; the job id makes it coalesce with the media sweep's re-enqueue
+                    enqueue("media.process", job_id=f"media:{row.id}", attachment_id=int(row.id))
+            await jobs.flush(self.arq)
         return _attachment(row)
 
     async def attachment(self, principal: Principal, attachment_id: int) -> AttachmentRead:

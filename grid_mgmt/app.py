@@ -28,6 +28,7 @@ from grid_mgmt.regions.controllers import GridController, RegionController
 from grid_mgmt.regions.locator import GridLocator
 from grid_mgmt.routing.controllers import ROUTES as ROUTING_ROUTES
 from grid_mgmt.settings import Settings, get_settings
+from grid_mgmt.sla.controllers import CalendarController
 from grid_mgmt.system.controllers import SystemController
 from grid_mgmt.system.docs import docs_assets_router, openapi_config
 from grid_mgmt.tasks.controllers import TaskController
@@ -50,6 +51,7 @@ ROUTES = [
     CategoryController,
     PatrolController,
     *ROUTING_ROUTES,
+    CalendarController,
 ]
 
 

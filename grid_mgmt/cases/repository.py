@@ -18,7 +18,7 @@ SELECT c.id, c.case_no, c.source, c.status, c.version, c.stage, c.category_code,
        c.address, c.grid_code, c.community_code, c.street_code, c.district_code, c.component_code, c.unit_code,
        c.reporter_id, c.captured_at, c.received_at, c.registered_at, c.dispatched_at, c.acknowledged_at,
        c.handled_at, c.checked_at, c.closed_at, c.cancelled_at, c.deadline, c.stage_started_at, c.paused_at,
-       c.duplicate_of, c.rework_count, c.checker_id, c.flags, c.updated_at
+       c.duplicate_of, c.rework_count, c.checker_id, c.flags, c.updated_at, c.warn_at, c.deadline_round
 FROM cases c JOIN category cat ON cat.code = c.category_code
 """
 

@@ -57,6 +57,10 @@ class CaseRead(Schema, kw_only=True):
     flags: list[str]
     updated_at: dt.datetime
     next_actions: list[str] = []
+    warn_at: dt.datetime | None = None
+    """When the current stage's deadline warning falls (a share of its limit, GRID_DEADLINE_WARN_SHARE)."""
+    deadline_round: int = 0
+    """Bumped whenever the deadline is re-planned (deadline jobs carry it; an older round's job does nothing)."""
 
 
 class ActivityRead(Schema, kw_only=True):

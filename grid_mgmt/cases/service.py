@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import msgspec
 from sqlalchemy import text
@@ -18,24 +19,35 @@ from grid_mgmt.cases.schemas import ActionPayload, CaseRead, TimelineRead
 from grid_mgmt.lib.auth import Principal
 from grid_mgmt.lib.errors import Conflict, DomainError, InvalidInput, NotFound
 from grid_mgmt.lib.jobs import JobBuffer, enqueue
-from grid_mgmt.sla.worktime import Calendar, deadline_for
+from grid_mgmt.settings import get_settings
+from grid_mgmt.sla import deadlines
+from grid_mgmt.sla.calendar import calendar_on
 
-CALENDAR = Calendar()
-SHANGHAI = CALENDAR.tz
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+"""Case numbers count days of the city's calendar."""
+
+
+def enqueue_check(case_id: int, deadline_round: int, at: dt.datetime, phase: str = "first") -> None:
+    """The deadline job of a round: deferred to its warning, then (phase "due") to the deadline; the sweep (phase
+    "sweep") is the safety net. Job ids differ per phase: a running job cannot re-enqueue its own id."""
+    enqueue("sla.check", job_id=f"sla:{case_id}:{deadline_round}:{phase}", defer_until=at, case_id=case_id,
+            deadline_round=deadline_round)  # fmt: skip
+
+
+async def append_system_activity(
+    conn: AsyncConnection, *, case_id: int, action: str, status: str, unit_code: str | None, at: dt.datetime,
+    deadline: dt.datetime | None, payload: dict[str, Any],
+) -> int:  # fmt: skip
+    """A timeline row the system writes without a transition (deadline warnings, overdue steps)."""
+    return await repo.append_activity(
+        conn, case_id=case_id, action=action, from_status=status, to_status=status, actor_id=None,
+        actor_role=str(lc.Role.SYSTEM), unit_code=unit_code, note=None, payload=payload, at=at, deadline=deadline,
+        minutes_used=None, on_time=None,
+    )  # fmt: skip
 
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def stage_deadline(limits: dict[str, Any], stage: str | None, urgency: str, start: dt.datetime) -> dt.datetime | None:
-    """The deadline of `stage` from the class's limits (None when the class sets none)."""
-    if stage is None:
-        return None
-    limit = limits.get(stage, {}).get(urgency)
-    if not limit:
-        return None
-    return deadline_for(start, int(limit["value"]), str(limit["unit"]), CALENDAR)
 
 
 @dataclass(slots=True)
@@ -67,11 +79,11 @@ _OPEN_CASE = text("""
 WITH c AS (
     INSERT INTO cases (case_no, source, category_code, urgency, description, geom, input_crs, accuracy_m, address,
         grid_code, community_code, street_code, district_code, component_code, reporter_id, captured_at,
-        received_at, status, stage, deadline, stage_started_at, flags, updated_at)
+        received_at, status, stage, deadline, warn_at, deadline_round, stage_started_at, flags, updated_at)
     VALUES (:day || lpad((nextval('case_no_seq') % 1000000)::text, 6, '0'), :source, :category_code, :urgency,
         :description, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :input_crs, :accuracy_m, :address, :grid_code,
         :community_code, :street_code, :district_code, :component_code, :reporter_id, :captured_at, :now, :status,
-        :stage, :deadline, :now, :flags, :now)
+        :stage, :deadline, :warn_at, 1, :now, :flags, :now)
     RETURNING id
 )
 INSERT INTO case_activity (case_id, seq, action, from_status, to_status, actor_id, actor_role, payload, at)
@@ -87,7 +99,13 @@ async def open_case(conn: AsyncConnection, new: NewCase, principal: Principal | 
     now = utcnow()
     stage = lc.Stage.VERIFY if new.status == lc.Status.VERIFYING else lc.Stage.REGISTER
     limits = new.time_limits if new.time_limits is not None else await repo.time_limits(conn, new.category_code)
-    deadline = stage_deadline(limits, stage, new.urgency, now)
+    settings = get_settings()
+    first = deadlines.Clocked(None, None, None, 0)
+    planned = deadlines.start(
+        now, deadlines.limit_of(limits, stage, new.urgency), await calendar_on(conn, settings),
+        settings.deadline_warn_share, first,
+    )  # fmt: skip
+    deadline = planned["deadline"]
     reporter = principal.user_id if principal else None
     values = {
         "day": f"{now.astimezone(SHANGHAI):%Y%m%d}", "source": new.source, "category_code": new.category_code,
@@ -96,13 +114,17 @@ async def open_case(conn: AsyncConnection, new: NewCase, principal: Principal | 
         "grid_code": new.grid_code, "community_code": new.community_code, "street_code": new.street_code,
         "district_code": new.district_code, "component_code": new.component_code, "reporter_id": reporter,
         "captured_at": new.captured_at, "now": now, "status": str(new.status), "stage": str(stage),
-        "deadline": deadline, "flags": list(new.flags), "actor_role": _first_role(principal),
+        "deadline": deadline, "warn_at": planned["warn_at"], "flags": list(new.flags),
+        "actor_role": _first_role(principal),
         "payload": msgspec.json.encode(
             {"source": new.source, "flags": list(new.flags), "next_deadline": _iso(deadline)}
         ).decode(),
     }  # fmt: skip
     case_id = int((await conn.execute(_OPEN_CASE, values)).scalar_one())
     enqueue("cases.route", case_id=case_id)
+    check_at = deadlines.first_check(planned)
+    if check_at is not None:
+        enqueue_check(case_id, 1, check_at)
     return case_id
 
 
@@ -266,9 +288,7 @@ async def _plan(
         if target is None or into == case.id:
             raise InvalidInput(f"no case {into} to merge case {case.id} into", extra={"field": "into"})
         if target.status in lc.TERMINAL or target.status == lc.Status.MERGED:
-            raise InvalidInput(
-                f"case {into} is {target.status}: merge into an open case", extra={"field": "into"}
-            )
+            raise InvalidInput(f"case {into} is {target.status}: merge into an open case", extra={"field": "into"})
         sets["duplicate_of"] = into
         extra["into"] = into
     if lc.Effect.UNLINK_DUPLICATE in rule.effects:
@@ -284,21 +304,33 @@ async def _plan(
     deadline_before = case.deadline
     minutes_used = int((now - case.stage_started_at).total_seconds() // 60) if case.stage_started_at else None
     clock = rule.clock
+    settings = get_settings()
+    cal = await calendar_on(conn, settings)
+    current = deadlines.Clocked(case.deadline, case.warn_at, case.paused_at, case.deadline_round)
     if clock == lc.Clock.START:
         limits = await repo.time_limits(conn, case.category_code)
-        sets.update(stage=str(rule.stage), stage_started_at=now, paused_at=None,
-                    deadline=stage_deadline(limits, rule.stage, case.urgency, now))  # fmt: skip
+        limit = deadlines.limit_of(limits, rule.stage, case.urgency)
+        sets.update(stage=str(rule.stage), stage_started_at=now)
+        sets.update(deadlines.start(now, limit, cal, settings.deadline_warn_share, current))
     elif clock == lc.Clock.STOP:
-        sets.update(stage=None, deadline=None, paused_at=None)
+        sets["stage"] = None
+        sets.update(deadlines.stop(current))
     elif clock == lc.Clock.PAUSE:
-        sets["paused_at"] = now
-    elif clock == lc.Clock.EXTEND:
-        asked = await repo.last_payload(conn, case.id, "request_postpone")
-        if not asked or "minutes" not in asked:
-            raise Conflict("there is no postponement request to approve")
-        if case.deadline is not None:
-            sets["deadline"] = case.deadline + dt.timedelta(minutes=int(asked["minutes"]))
-        extra["minutes"] = int(asked["minutes"])
+        sets.update(deadlines.pause(now, current))
+    elif clock in (lc.Clock.RESUME, lc.Clock.EXTEND):
+        limit = deadlines.limit_of(await repo.time_limits(conn, case.category_code), case.stage, case.urgency)
+        extra_minutes = 0
+        if clock == lc.Clock.EXTEND:
+            asked = await repo.last_payload(conn, case.id, "request_postpone")
+            if not asked or "minutes" not in asked:
+                raise Conflict("there is no postponement request to approve")
+            extra_minutes = int(asked["minutes"])
+            extra["minutes"] = extra_minutes
+        sets.update(deadlines.resume(now, limit, cal, current, extra_minutes))
+    if "deadline_round" in sets:
+        check_at = deadlines.first_check(sets)
+        if check_at is not None:
+            enqueue_check(case.id, sets["deadline_round"], check_at)
     if action == "request_postpone":
         extra["minutes"] = int(getattr(payload, "minutes", 0))
     measured = clock in (lc.Clock.START, lc.Clock.STOP) and action not in ("reopen", "unshelve")

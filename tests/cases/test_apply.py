@@ -17,6 +17,9 @@ from grid_mgmt.cases.schemas import (
 from grid_mgmt.cases.service import CaseService, NewCase, open_case
 from grid_mgmt.lib.errors import Conflict, DomainError, InvalidInput, NotFound
 from grid_mgmt.lib.jobs import JobBuffer
+from grid_mgmt.settings import get_settings
+from grid_mgmt.sla.calendar import current_calendar
+from grid_mgmt.sla.worktime import working_time
 from tests.cases.conftest import add_photo
 from tests.conftest import principal_of
 
@@ -37,7 +40,8 @@ async def _new_case(engine, pg: asyncpg.Connection, username: str = "worker1", c
     with JobBuffer.collect() as jobs:
         async with engine.begin() as conn:
             case_id = await open_case(conn, new, worker)
-        assert [j.name for j in jobs.jobs] == ["cases.route"]
+        assert [j.name for j in jobs.jobs] == ["cases.route", "sla.check"]  # routing, and the register deadline
+        assert jobs.jobs[1].job_id == f"sla:{case_id}:1:first" and jobs.jobs[1].defer_until is not None
     return case_id
 
 
@@ -148,7 +152,10 @@ async def test_rework_postpone_shelve_send_back(engine, pg: asyncpg.Connection) 
     )
     extended = await svc.apply(case_id, "approve_postpone", dispatcher, ActionPayload())
     assert before is not None and extended.deadline is not None
-    assert (extended.deadline - before).total_seconds() == 120 * 60
+    # 120 working minutes more (plus the instant the clock stood still between request and approval)
+    cal = await current_calendar(engine, get_settings())
+    granted = working_time(before, extended.deadline, cal).total_seconds()
+    assert 120 * 60 <= granted < 120 * 60 + 30, granted
     photo = await add_photo(pg, case_id, "handling", staff.user_id)
     await svc.apply(case_id, "feed_back", staff, PhotoPayload(attachment_ids=[photo]))
     checking = await svc.apply(case_id, "request_check", dispatcher, ActionPayload())

@@ -68,7 +68,11 @@ async def test_simultaneous_duplicates_file_one_case(
     n = await pg.fetchval("SELECT count(*) FROM cases WHERE reporter_id = $1 AND ST_X(geom) = $2 AND ST_Y(geom) = $3"
                           " AND description = $4", principal.user_id, lon, lat, data.description)  # fmt: skip
     assert n == 1
-    assert queue.jobs == [("cases.route", {"case_id": case_id})]  # the losers' jobs were dropped with their rollback
+    # the losers' jobs were dropped with their rollback: routing and the first deadline of the one case
+    assert queue.jobs == [
+        ("cases.route", {"case_id": case_id}),
+        ("sla.check", {"case_id": case_id, "deadline_round": 1}),
+    ]
     assert lost, "the race was not exercised: every duplicate saw the stored response before filing"
 
 

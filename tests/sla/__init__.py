@@ -1,0 +1,1 @@
+"""Tests of deadlines: working-time arithmetic, the official calendar and its API."""

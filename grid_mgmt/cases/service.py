@@ -19,6 +19,7 @@ from grid_mgmt.cases.schemas import ActionPayload, CaseRead, TimelineRead
 from grid_mgmt.lib.auth import Principal
 from grid_mgmt.lib.errors import Conflict, DomainError, InvalidInput, NotFound
 from grid_mgmt.lib.jobs import JobBuffer, enqueue
+from grid_mgmt.notify.service import announce
 from grid_mgmt.settings import get_settings
 from grid_mgmt.sla import deadlines
 from grid_mgmt.sla.calendar import calendar_on
@@ -196,13 +197,14 @@ async def apply_in(
     ids = getattr(payload, "attachment_ids", None)
     if ids:
         await repo.link_attachments(conn, ids, activity_id)
-    for effect in rule.effects:
-        if effect.startswith("notify"):
-            enqueue("cases.notify", case_id=case_id, action=action, effect=str(effect))
-        elif effect == lc.Effect.ROUTE:
-            enqueue("cases.route", case_id=case_id)
+    if lc.Effect.ROUTE in rule.effects:
+        enqueue("cases.route", case_id=case_id)
     updated = await repo.get_case(conn, case_id, None)
     assert updated is not None
+    # every transition is an event of the live stream; the unit's webhook is called when the rule notifies it
+    webhook_unit = updated.unit_code if lc.Effect.NOTIFY_UNIT in rule.effects else None
+    await announce(conn, topic=f"case.{action}", case=updated, unit_code=webhook_unit,
+                   payload={"action": action, "from_status": case.status, "actor_role": str(role)})  # fmt: skip
     return updated
 
 

@@ -25,6 +25,7 @@ from grid_mgmt.lib.auth import SYSTEM, Principal
 from grid_mgmt.lib.errors import InvalidInput, NotFound
 from grid_mgmt.lib.jobs import JobBuffer, enqueue
 from grid_mgmt.lib.pagination import decode_cursor, encode_cursor
+from grid_mgmt.notify.service import announce
 from grid_mgmt.routing import repository as repo
 from grid_mgmt.routing.schemas import CandidateRead, RoutingRead, RuleCreate, RulePage, RulePatch, RuleRead
 from grid_mgmt.settings import Settings
@@ -94,6 +95,7 @@ async def _route_locked(conn: AsyncConnection, settings: Settings, case_id: int)
     record = {"decision": decision, "candidates": msgspec.to_builtins(ranked[:5])}
     await repo.mark_routed(conn, case_id, msgspec.json.encode(record).decode())
     if not best.auto_dispatch:
+        await announce(conn, topic="case.routed", case_id=case_id, payload={"suggested": decision})
         return "suggested"
     note = f"automatic: {explain(best)}"
     await apply_in(conn, case_id, "register", SYSTEM, ActionPayload(note=note))

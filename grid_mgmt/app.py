@@ -22,6 +22,7 @@ from grid_mgmt.lib.deps import provide_db, provide_geo_list, provide_item_list, 
 from grid_mgmt.lib.errors import EXCEPTION_HANDLERS
 from grid_mgmt.lib.jobs import job_queue
 from grid_mgmt.media.controllers import ThumbnailController
+from grid_mgmt.notify.controllers import ROUTES as NOTIFY_ROUTES
 from grid_mgmt.patrols.controllers import PatrolController
 from grid_mgmt.pipelines.controllers import PipelineController
 from grid_mgmt.regions.controllers import GridController, RegionController
@@ -52,6 +53,7 @@ ROUTES = [
     PatrolController,
     *ROUTING_ROUTES,
     CalendarController,
+    *NOTIFY_ROUTES,
 ]
 
 

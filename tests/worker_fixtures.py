@@ -7,6 +7,7 @@ how many jobs it completed. Each test starts with an empty queue: jobs enqueued 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -55,17 +56,17 @@ def make_worker(pool: ArqRedis, settings: Settings, **kw: object) -> Worker:
     return Worker(**options)  # type: ignore[arg-type]
 
 
-async def run_until_idle(pool: ArqRedis, worker: Worker, timeout: float = 30.0) -> int:
+async def run_until_idle(pool: ArqRedis, worker: Worker, within: float = 30.0) -> int:
     """Run `worker` until no job is due and none is running (three quiet polls in a row)."""
     task = asyncio.create_task(worker.async_run())
-    quiet, deadline = 0, time.monotonic() + timeout
+    quiet, deadline = 0, time.monotonic() + within
     try:
         while quiet < 3:
             if task.done():
                 task.result()
                 break
             if time.monotonic() > deadline:
-                raise AssertionError(f"the worker did not become idle within {timeout} s")
+                raise AssertionError(f"the worker did not become idle within {within} s")
             await asyncio.sleep(0.05)
             due = await pool.zcount(default_queue_name, 0, int(time.time() * 1000))
             quiet = quiet + 1 if due == 0 and not worker.tasks and worker.job_tasks == {} else 0
@@ -73,17 +74,15 @@ async def run_until_idle(pool: ArqRedis, worker: Worker, timeout: float = 30.0) 
         task.cancel()
         with warnings.catch_warnings():  # arq 0.26-0.28 still calls redis' deprecated close()
             warnings.filterwarnings("ignore", "Call to deprecated close", DeprecationWarning)
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await task
-            except asyncio.CancelledError:
-                pass
             await worker.close()
     return worker.jobs_complete
 
 
 @pytest.fixture
 def drain(arq_pool: ArqRedis, settings: Settings) -> Callable[..., Awaitable[int]]:
-    async def run(timeout: float = 30.0, **kw: object) -> int:
-        return await run_until_idle(arq_pool, make_worker(arq_pool, settings, **kw), timeout)
+    async def run(within: float = 30.0, **kw: object) -> int:
+        return await run_until_idle(arq_pool, make_worker(arq_pool, settings, **kw), within)
 
     return run

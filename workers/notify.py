@@ -1,9 +1,30 @@
-"""arq jobs: notify (stub, being written)."""
+"""arq jobs of notifications: deliver one outbox row (`notify.deliver`), and the minutely recovery sweep."""
 
 from __future__ import annotations
 
-from arq.cron import CronJob
-from arq.worker import Function
+from typing import Any
 
-FUNCTIONS: list[Function] = []
-CRON: list[CronJob] = []
+from arq.cron import CronJob, cron
+from arq.worker import Function, func
+
+from grid_mgmt.lib.jobs import JobBuffer
+from grid_mgmt.notify import service
+
+
+async def deliver(ctx: dict[str, Any], outbox_id: int) -> str:
+    """notify.deliver: one attempt; a failure buffers its own deferred retry, sent once the attempt is recorded."""
+    with JobBuffer.collect() as jobs:
+        outcome = await service.deliver(ctx["engine"], ctx["redis"], ctx["settings"], outbox_id)
+        await jobs.flush(ctx["redis"])
+    return outcome
+
+
+async def sweep(ctx: dict[str, Any]) -> int:
+    """notify.sweep: re-enqueue rows overdue by a minute (jobs lost with Redis, workers that died mid-call)."""
+    with JobBuffer.collect() as jobs:
+        await service.requeue(ctx["engine"])
+        return await jobs.flush(ctx["redis"])
+
+
+FUNCTIONS: list[Function] = [func(deliver, name=service.JOB)]
+CRON: list[CronJob] = [cron(sweep, name="notify.sweep", second=17, run_at_startup=False, unique=True)]

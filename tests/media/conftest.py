@@ -29,8 +29,8 @@ def app_settings(app: Litestar, client: Any) -> Settings:
 def drain(arq_pool: ArqRedis, app_settings: Settings) -> Callable[..., Awaitable[int]]:
     """The shared `drain`, but the worker reads photos where the app wrote them (see `app_settings`)."""
 
-    async def run(timeout: float = 30.0, **kw: object) -> int:  # noqa: ASYNC109  # the shared drain's signature
-        return await run_until_idle(arq_pool, make_worker(arq_pool, app_settings, **kw), timeout)
+    async def run(within: float = 30.0, **kw: object) -> int:
+        return await run_until_idle(arq_pool, make_worker(arq_pool, app_settings, **kw), within)
 
     return run
 

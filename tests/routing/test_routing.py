@@ -36,7 +36,9 @@ async def test_broken_cover_goes_to_the_components_maintainer_automatically(
     assert decision["source"] == "component" and decision["reason"]["component_code"] == comp["code"]
     assert decision["reason"]["as"] == "maintainer"
     assert await _timeline_actions(pg, case["id"]) == [
-        ("report", "worker"), ("register", "system"), ("dispatch", "system")
+        ("report", "worker"),
+        ("register", "system"),
+        ("dispatch", "system"),
     ]
     note = await pg.fetchval("SELECT note FROM case_activity WHERE case_id = $1 AND action = 'dispatch'", case["id"])
     assert comp["code"] in note

@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from grid_mgmt.db.engine import make_engine
 from grid_mgmt.settings import Settings
 from grid_mgmt.sla.calendar import invalidate
-from grid_mgmt.sla.controllers import ROUTES
 
 DAYS = "/api/v1/calendar/days"
 
@@ -30,8 +29,5 @@ async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture
 def calendar_client(app: Litestar, client: AsyncTestClient[Litestar]) -> AsyncTestClient[Litestar]:
-    """The session's client, with the calendar routes registered when `create_app` does not list them (yet)."""
-    if not any(route.path.startswith(DAYS) for route in app.routes):
-        for handler in ROUTES:
-            app.register(handler)
+    """The session's client (create_app lists the calendar routes)."""
     return client

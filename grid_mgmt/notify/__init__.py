@@ -1,0 +1,1 @@
+"""Notifications: the transactional outbox, signed webhooks to units, and the live event stream for consoles."""

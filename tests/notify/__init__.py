@@ -1,0 +1,1 @@
+"""Tests of notifications: the outbox, signed webhooks, the live event stream."""

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
-from arq.constants import default_queue_name
+from arq.constants import default_queue_name, in_progress_key_prefix
 from arq.worker import Worker
 
 from grid_mgmt.settings import Settings
@@ -68,7 +68,7 @@ async def run_until_idle(pool: ArqRedis, worker: Worker, within: float = 30.0) -
             if time.monotonic() > deadline:
                 raise AssertionError(f"the worker did not become idle within {within} s")
             await asyncio.sleep(0.05)
-            due = await pool.zcount(default_queue_name, 0, int(time.time() * 1000))
+            due = await _due_jobs(pool)
             quiet = quiet + 1 if due == 0 and not worker.tasks and worker.job_tasks == {} else 0
     finally:
         task.cancel()
@@ -78,6 +78,13 @@ async def run_until_idle(pool: ArqRedis, worker: Worker, within: float = 30.0) -
                 await task
             await worker.close()
     return worker.jobs_complete
+
+
+async def _due_jobs(pool: ArqRedis) -> int:
+    """Jobs ready to run that no (live or dead) worker holds in progress."""
+    ready = await pool.zrangebyscore(default_queue_name, 0, int(time.time() * 1000))
+    held = [await pool.exists(in_progress_key_prefix + job_id.decode()) for job_id in ready]
+    return sum(1 for h in held if not h)
 
 
 @pytest.fixture

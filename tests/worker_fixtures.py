@@ -11,6 +11,7 @@ import contextlib
 import time
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 from arq import create_pool
@@ -78,6 +79,12 @@ async def run_until_idle(pool: ArqRedis, worker: Worker, within: float = 30.0) -
                 await task
             await worker.close()
     return worker.jobs_complete
+
+
+async def queued(pool: ArqRedis) -> list[tuple[str, dict[str, Any]]]:
+    """(function, kwargs) of every job waiting in the queue, oldest score first — what really reached Redis."""
+    jobs = sorted(await pool.queued_jobs(), key=lambda j: (j.score or 0, j.enqueue_time))
+    return [(j.function, dict(j.kwargs)) for j in jobs]
 
 
 async def _due_jobs(pool: ArqRedis) -> int:

@@ -16,6 +16,7 @@ from grid_mgmt.intake.schemas import CaseIn
 from grid_mgmt.settings import Settings
 from tests.conftest import principal_of
 from tests.intake.conftest import place_of, report
+from tests.worker_fixtures import queued
 
 
 @pytest.fixture
@@ -25,16 +26,8 @@ async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
     await eng.dispose()
 
 
-class FakeQueue:
-    def __init__(self) -> None:
-        self.jobs: list[tuple[str, dict[str, Any]]] = []
-
-    async def enqueue_job(self, name: str, **kw: Any) -> None:
-        self.jobs.append((name, {k: v for k, v in kw.items() if not k.startswith("_")}))
-
-
 async def test_simultaneous_duplicates_file_one_case(
-    engine: AsyncEngine, settings: Settings, pg: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+    engine: AsyncEngine, settings: Settings, pg: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch, arq_pool: Any
 ) -> None:
     lost: list[int] = []
     original = intake._LostRace.__init__
@@ -58,8 +51,7 @@ async def test_simultaneous_duplicates_file_one_case(
     principal = await principal_of(pg, "worker1")
     _, lon, lat = await place_of(pg, "worker1", 5)
     data = msgspec.convert(report(lon, lat), CaseIn, strict=False)
-    queue = FakeQueue()
-    svc = intake.IntakeService(engine, settings, None, queue)
+    svc = intake.IntakeService(engine, settings, None, arq_pool)
     outcomes = await asyncio.gather(*(svc.report(principal, data) for _ in range(5)))
     assert len({o.body for o in outcomes}) == 1
     assert {o.status_code for o in outcomes} == {201}
@@ -69,7 +61,7 @@ async def test_simultaneous_duplicates_file_one_case(
                           " AND description = $4", principal.user_id, lon, lat, data.description)  # fmt: skip
     assert n == 1
     # the losers' jobs were dropped with their rollback: routing and the first deadline of the one case
-    assert queue.jobs == [
+    assert await queued(arq_pool) == [
         ("cases.route", {"case_id": case_id}),
         ("sla.check", {"case_id": case_id, "deadline_round": 1}),
     ]
@@ -77,12 +69,11 @@ async def test_simultaneous_duplicates_file_one_case(
 
 
 async def test_a_refused_report_enqueues_nothing(
-    engine: AsyncEngine, settings: Settings, pg: asyncpg.Connection
+    engine: AsyncEngine, settings: Settings, pg: asyncpg.Connection, arq_pool: Any
 ) -> None:
     principal = await principal_of(pg, "worker1")
     _, lon, lat = await place_of(pg, "worker1")
-    queue = FakeQueue()
-    svc = intake.IntakeService(engine, settings, None, queue)
+    svc = intake.IntakeService(engine, settings, None, arq_pool)
     with pytest.raises(intake.InvalidInput):
         await svc.report(principal, msgspec.convert(report(lon, lat, category_code="E9999"), CaseIn, strict=False))
-    assert queue.jobs == []
+    assert await queued(arq_pool) == []

@@ -392,3 +392,9 @@ def decide(status: str, action: str, roles: frozenset[str] | set[str]) -> tuple[
 def actions_from(status: str) -> list[str]:
     """What can happen next (for task inboxes and the API)."""
     return sorted(a for (s, a) in TABLE if s == status)
+
+
+def actions_for(status: str, roles: frozenset[str] | set[str]) -> list[str]:
+    """What an actor with `roles` may do next with a case in `status` (the table's roles; who within a role may
+    act — the case's own unit, its checker — is the service's check)."""
+    return sorted(a for (s, a), rule in TABLE.items() if s == status and any(r in rule.roles for r in roles))

@@ -53,11 +53,12 @@ def scope_sql(principal: Principal, alias: str = "c") -> tuple[str, dict[str, An
     return "(" + " OR ".join(f"({p})" for p in parts) + ")", params
 
 
-def to_case(row: Any) -> CaseRead:
-    from grid_mgmt.cases.lifecycle import actions_from
+def to_case(row: Any, roles: frozenset[str] | None = None) -> CaseRead:
+    """A case row as read; `next_actions` are what `roles` may do next (all the status allows when None)."""
+    from grid_mgmt.cases.lifecycle import actions_for, actions_from
 
     read = msgspec.convert(dict(row._mapping), CaseRead)
-    read.next_actions = actions_from(read.status)
+    read.next_actions = actions_from(read.status) if roles is None else actions_for(read.status, roles)
     return read
 
 
@@ -68,7 +69,7 @@ async def get_case(
     where, params = scope_sql(principal) if principal is not None else ("TRUE", {})
     sql = CASE_SELECT + f" WHERE c.id = :id AND {where}" + (" FOR UPDATE OF c" if for_update else "")
     row = (await conn.execute(text(sql), {"id": case_id, **params})).first()
-    return to_case(row) if row is not None else None
+    return to_case(row, principal.roles if principal is not None else None) if row is not None else None
 
 
 async def compare_and_set(conn: AsyncConnection, case_id: int, version: int, sets: dict[str, Any]) -> bool:

@@ -233,7 +233,7 @@ async def list_page(
     """One page of cases and whether more follow."""
     sql, params = list_sql(flt, principal, sort, after, limit, all_statuses)
     rows = (await conn.execute(text(sql), params)).all()
-    return [to_case(r) for r in rows[:limit]], len(rows) > limit
+    return [to_case(r, principal.roles) for r in rows[:limit]], len(rows) > limit
 
 
 async def explain(conn: AsyncConnection, sql: str, params: dict[str, Any]) -> str:
@@ -263,7 +263,7 @@ async def queue(
         f"{cond} LIMIT :cap) x"
     )
     counted = (await conn.execute(text(count_sql), {**params, "cap": cap})).one()
-    return [to_case(r) for r in rows], int(counted.n), int(counted.late)
+    return [to_case(r, principal.roles) for r in rows], int(counted.n), int(counted.late)
 
 
 # ---- delta sync -------------------------------------------------------------------------------------------
@@ -280,7 +280,7 @@ async def changed_since(
         params.update(after_ts=after[0], after_id=after[1])
     sql = CASE_SELECT + _where(where) + " ORDER BY c.updated_at, c.id LIMIT :limit"
     rows = (await conn.execute(text(sql), {**params, "limit": limit + 1})).all()
-    return [to_case(r) for r in rows[:limit]], len(rows) > limit
+    return [to_case(r, principal.roles) for r in rows[:limit]], len(rows) > limit
 
 
 async def db_now(conn: AsyncConnection) -> dt.datetime:

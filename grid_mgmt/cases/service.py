@@ -201,6 +201,7 @@ async def apply_in(
         enqueue("cases.route", case_id=case_id)
     updated = await repo.get_case(conn, case_id, None)
     assert updated is not None
+    updated.next_actions = lc.actions_for(updated.status, principal.roles)
     # every transition is an event of the live stream; the unit's webhook is called when the rule notifies it
     webhook_unit = updated.unit_code if lc.Effect.NOTIFY_UNIT in rule.effects else None
     await announce(conn, topic=f"case.{action}", case=updated, unit_code=webhook_unit,

@@ -117,3 +117,18 @@ async def test_scope_over_http(client: AsyncTestClient, auth_headers, pg) -> Non
         assert r.status_code == 200 and r.json()["id"] == case_id, insider
     r = await client.get(f"/api/v1/cases/{case_id}")
     assert r.status_code == 401
+
+
+async def test_next_actions_are_the_callers_own(client: AsyncTestClient, auth_headers, pg) -> None:
+    case_id = await _report(client, auth_headers, pg)
+    seen = {}
+    for who in ("acceptor1", "leader1", "dispatcher1", "worker1"):
+        r = await client.get(f"/api/v1/cases/{case_id}", headers=await auth_headers(who))
+        assert r.status_code == 200, r.text
+        seen[who] = r.json()["next_actions"]
+    assert seen["acceptor1"] == ["merge", "register", "reject"]
+    assert seen["leader1"] == ["cancel", "decline", "merge", "register", "reject"]
+    assert seen["dispatcher1"] == ["merge"]
+    assert seen["worker1"] == ["self_handle"]
+    r = await client.post(f"/api/v1/cases/{case_id}/actions/register", json={}, headers=await auth_headers("acceptor1"))
+    assert r.json()["status"] == "registered" and r.json()["next_actions"] == ["merge"]  # acceptors stop here

@@ -87,8 +87,9 @@ class Settings:
     workers: int = field(default_factory=lambda: _env_int("WORKERS", 1))
     """Number of API processes `grid-mgmt serve` starts."""
 
-    db_pool_size: int = field(default_factory=lambda: _env_int("DB_POOL_SIZE", 10))
-    """Connections per API process in the SQLAlchemy pool."""
+    db_pool_size: int = field(default_factory=lambda: _env_int("DB_POOL_SIZE", 20))
+    """Connections kept per API process (a quarter more may open at peaks; workers keep half). Size it to the
+    concurrent requests a process serves: connections opened and closed at peaks cost more than waiting."""
 
     jurisdiction_buffer_m: float = field(default_factory=lambda: _env_float("JURISDICTION_BUFFER_M", 2000.0))
     """How far outside the district boundary a reported point is still accepted, in metres."""

@@ -7,6 +7,7 @@ Job functions live in one thin module per capability (`workers/routing.py`, `sla
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from arq.connections import RedisSettings
@@ -27,7 +28,8 @@ async def ping(ctx: dict[str, Any]) -> str:
 async def startup(ctx: dict[str, Any]) -> None:
     settings = ctx.get("settings") or get_settings()
     ctx["settings"] = settings
-    ctx["engine"] = make_engine(settings)
+    # a worker runs at most max_jobs jobs at once; half the API's pool serves them (jobs are short transactions)
+    ctx["engine"] = make_engine(replace(settings, db_pool_size=max(2, settings.db_pool_size // 2)))
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:

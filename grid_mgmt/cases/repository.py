@@ -12,15 +12,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from grid_mgmt.cases.schemas import ActivityRead, CaseRead
 from grid_mgmt.lib.auth import CENTRE_ROLES, Principal
 
-CASE_SELECT = """
-SELECT c.id, c.case_no, c.source, c.status, c.version, c.stage, c.category_code, cat.name AS category_name,
+CASE_COLUMNS = """
+c.id, c.case_no, c.source, c.status, c.version, c.stage, c.category_code, cat.name AS category_name,
        cat.kind, c.urgency, c.description, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat, c.input_crs, c.accuracy_m,
        c.address, c.grid_code, c.community_code, c.street_code, c.district_code, c.component_code, c.unit_code,
        c.reporter_id, c.captured_at, c.received_at, c.registered_at, c.dispatched_at, c.acknowledged_at,
        c.handled_at, c.checked_at, c.closed_at, c.cancelled_at, c.deadline, c.stage_started_at, c.paused_at,
        c.duplicate_of, c.rework_count, c.checker_id, c.flags, c.updated_at, c.warn_at, c.deadline_round
-FROM cases c JOIN category cat ON cat.code = c.category_code
 """
+"""The columns of a case as read (over `c` = cases, `cat` = its category)."""
+
+CASE_SELECT = f"SELECT {CASE_COLUMNS} FROM cases c JOIN category cat ON cat.code = c.category_code"
 
 
 def scope_sql(principal: Principal, alias: str = "c") -> tuple[str, dict[str, Any]]:

@@ -76,7 +76,8 @@ class NewCase:
     """The class's limits when the caller already read them (saves a query)."""
 
 
-_OPEN_CASE = text("""
+_OPEN_CASE = text(
+    """
 WITH c AS (
     INSERT INTO cases (case_no, source, category_code, urgency, description, geom, input_crs, accuracy_m, address,
         grid_code, community_code, street_code, district_code, component_code, reporter_id, captured_at,
@@ -85,18 +86,23 @@ WITH c AS (
         :description, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :input_crs, :accuracy_m, :address, :grid_code,
         :community_code, :street_code, :district_code, :component_code, :reporter_id, :captured_at, :now, :status,
         :stage, :deadline, :warn_at, 1, :now, :flags, :now)
-    RETURNING id
+    RETURNING *
+), a AS (
+    INSERT INTO case_activity (case_id, seq, action, from_status, to_status, actor_id, actor_role, payload, at)
+    SELECT c.id, 1, 'report', NULL, :status, :reporter_id, :actor_role, CAST(:payload AS jsonb), :now FROM c
 )
-INSERT INTO case_activity (case_id, seq, action, from_status, to_status, actor_id, actor_role, payload, at)
-SELECT c.id, 1, 'report', NULL, :status, :reporter_id, :actor_role, CAST(:payload AS jsonb), :now FROM c
-RETURNING case_id
-""")
+SELECT """
+    + repo.CASE_COLUMNS
+    + """ FROM c JOIN category cat ON cat.code = c.category_code
+"""
+)
 
 
-async def open_case(conn: AsyncConnection, new: NewCase, principal: Principal | None) -> int:
+async def open_case(conn: AsyncConnection, new: NewCase, principal: Principal | None) -> CaseRead:
     """File a new case (status reported, or verifying for citizen reports): the row with its number
     (date + 6-digit serial from a sequence: no lock shared by concurrent reports), the first timeline row,
-    the first deadline, and the routing job — one statement, inside the caller's transaction and JobBuffer."""
+    the first deadline, and the routing job — one statement that also reads the new case back, inside the caller's
+    transaction and JobBuffer."""
     now = utcnow()
     stage = lc.Stage.VERIFY if new.status == lc.Status.VERIFYING else lc.Stage.REGISTER
     limits = new.time_limits if new.time_limits is not None else await repo.time_limits(conn, new.category_code)
@@ -121,17 +127,13 @@ async def open_case(conn: AsyncConnection, new: NewCase, principal: Principal | 
             {"source": new.source, "flags": list(new.flags), "next_deadline": _iso(deadline)}
         ).decode(),
     }  # fmt: skip
-    case_id = int((await conn.execute(_OPEN_CASE, values)).scalar_one())
+    case = repo.to_case((await conn.execute(_OPEN_CASE, values)).one(), principal.roles if principal else None)
+    case_id = case.id
     enqueue("cases.route", case_id=case_id)
     check_at = deadlines.first_check(planned)
     if check_at is not None:
         enqueue_check(case_id, 1, check_at)
-    return case_id
-
-
-async def read_case(conn: AsyncConnection, case_id: int) -> CaseRead | None:
-    """A case inside the caller's transaction, unscoped (the caller already decided the caller may see it)."""
-    return await repo.get_case(conn, case_id, None)
+    return case
 
 
 def _first_role(principal: Principal | None) -> str | None:

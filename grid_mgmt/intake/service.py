@@ -23,7 +23,7 @@ from geo.errors import GeoInputError
 from geo.measure import distance_m
 from grid_mgmt.cases.lifecycle import TERMINAL
 from grid_mgmt.cases.schemas import CaseRead
-from grid_mgmt.cases.service import CaseService, NewCase, open_case, read_case
+from grid_mgmt.cases.service import CaseService, NewCase, open_case
 from grid_mgmt.intake import photos, rules
 from grid_mgmt.intake import repository as repo
 from grid_mgmt.intake.schemas import MAX_BATCH, AttachmentRead, BatchItemRead, BatchRead, CaseIn
@@ -225,9 +225,7 @@ class IntakeService:
                     component_code=component, captured_at=captured, flags=flags,
                     time_limits=dict(f.cat_limits or {}) if category == f.cat_code else None,
                 )  # fmt: skip
-                case_id = await open_case(conn, new, principal)
-                case = await read_case(conn, case_id)
-                assert case is not None
+                case = await open_case(conn, new, principal)
                 body = msgspec.json.encode(case)
                 if key is not None and not await repo.save_response(
                     conn, principal.user_id, key, request_hash, 201, body

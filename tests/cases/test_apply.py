@@ -39,7 +39,7 @@ async def _new_case(engine, pg: asyncpg.Connection, username: str = "worker1", c
     )  # fmt: skip
     with JobBuffer.collect() as jobs:
         async with engine.begin() as conn:
-            case_id = await open_case(conn, new, worker)
+            case_id = (await open_case(conn, new, worker)).id
         assert [j.name for j in jobs.jobs] == ["cases.route", "sla.check"]  # routing, and the register deadline
         assert jobs.jobs[1].job_id == f"sla:{case_id}:1:first" and jobs.jobs[1].defer_until is not None
     return case_id

@@ -165,10 +165,11 @@ async def references(conn: AsyncConnection, values: dict[str, Any]) -> dict[str,
     row = (
         await conn.execute(
             text("""SELECT
-                (:cat IS NULL OR EXISTS (SELECT 1 FROM category WHERE code = :cat)) AS category_ok,
-                (:region IS NULL OR EXISTS (SELECT 1 FROM region WHERE code = :region)) AS region_ok,
+                (CAST(:cat AS text) IS NULL OR EXISTS (SELECT 1 FROM category WHERE code = :cat)) AS category_ok,
+                (CAST(:region AS text) IS NULL OR EXISTS (SELECT 1 FROM region WHERE code = :region)) AS region_ok,
                 EXISTS (SELECT 1 FROM unit WHERE code = :unit AND active) AS unit_ok,
-                (:major IS NULL OR EXISTS (SELECT 1 FROM category WHERE left(code, 3) = :major)) AS major_ok"""),
+                (CAST(:major AS text) IS NULL
+                 OR EXISTS (SELECT 1 FROM category WHERE left(code, 3) = :major)) AS major_ok"""),
             {
                 "cat": values.get("category_code"),
                 "region": values.get("region_code"),

@@ -138,6 +138,7 @@ async def insert_attachment(
     uploader_id: int,
     storage_key: str,
 ) -> Any:
+    """The new row; None when the same photo of the same kind was attached meanwhile (by a concurrent upload)."""
     sql = """
     INSERT INTO attachment (case_id, kind, sha256, content_type, size_bytes, width, height, taken_at, exif_geom,
                             distance_m, flags, uploader_id, storage_key)
@@ -145,6 +146,7 @@ async def insert_attachment(
             CASE WHEN CAST(:lon AS float8) IS NULL THEN NULL
                  ELSE ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) END,
             :distance_m, :flags, :uploader_id, :storage_key)
+    ON CONFLICT (case_id, kind, sha256) DO NOTHING
     RETURNING id
     """
     params = {
@@ -152,5 +154,5 @@ async def insert_attachment(
         "width": width, "height": height, "taken_at": taken_at, "lon": lon, "lat": lat, "distance_m": distance_m,
         "flags": flags, "uploader_id": uploader_id, "storage_key": storage_key,
     }  # fmt: skip
-    new_id = int((await conn.execute(text(sql), params)).scalar_one())
-    return await get_attachment(conn, new_id)
+    new_id = (await conn.execute(text(sql), params)).scalar()
+    return None if new_id is None else await get_attachment(conn, int(new_id))

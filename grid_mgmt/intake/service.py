@@ -276,8 +276,10 @@ class IntakeService:
                         lon=facts.lon, lat=facts.lat, distance_m=distance, flags=flags, uploader_id=principal.user_id,
                         storage_key=facts.storage_key,
                     )  # fmt: skip
-                    # thumbnail and EXIF; the job id makes it coalesce with the media sweep's re-enqueue
-                    enqueue("media.process", job_id=f"media:{row.id}", attachment_id=int(row.id))
+                    if row is None:  # a concurrent upload of the same photo committed first: it is the record
+                        row = await repo.find_attachment(conn, case_id, kind, facts.sha256)
+                    else:  # thumbnail and EXIF; the job id coalesces with the media sweep's re-enqueue
+                        enqueue("media.process", job_id=f"media:{row.id}", attachment_id=int(row.id))
             await jobs.flush(self.arq)
         return _attachment(row)
 

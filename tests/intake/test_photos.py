@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from pathlib import Path
 from typing import Any
@@ -223,3 +224,15 @@ async def test_assigned_unit_may_upload_handling_photos(
     await pg.execute("UPDATE cases SET status = 'closed' WHERE id = $1", case["id"])
     r = await client.post(url, headers=await auth_headers("unit-U0103"), **upload(data, kind="handling"))
     assert r.status_code == 409, r.text
+
+
+async def test_the_same_photo_uploaded_twice_at_once_is_one_record(
+    client: AsyncTestClient, auth_headers: Any, case: dict[str, Any], pg: asyncpg.Connection
+) -> None:
+    headers = await auth_headers("worker1")
+    data = photo("JPEG", size=(50, 40), color=(1, 2, 3))
+    url = f"{CASES}/{case['id']}/attachments"
+    first, second = await asyncio.gather(*(client.post(url, headers=headers, **upload(data)) for _ in range(2)))
+    assert first.status_code == second.status_code == 201, (first.text, second.text)
+    assert first.json()["id"] == second.json()["id"]
+    assert await pg.fetchval("SELECT count(*) FROM attachment WHERE case_id = $1", case["id"]) == 1

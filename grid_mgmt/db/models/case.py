@@ -159,6 +159,7 @@ class Attachment(Base):
         CheckConstraint(_in("kind", ATTACHMENT_KINDS), name="kind"),
         CheckConstraint("sha256 ~ '^[0-9a-f]{64}$'", name="sha256"),
         CheckConstraint("size_bytes > 0", name="size"),
+        UniqueConstraint("case_id", "kind", "sha256", name="uq_attachment_case_kind_sha256"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)

@@ -135,12 +135,19 @@ def upgrade() -> None:
         postgresql_where=sa.text("warn_at IS NOT NULL AND paused_at IS NULL AND warned_round < deadline_round"),
     )
     op.add_column("category", sa.Column("auto_dispatch", sa.Boolean(), server_default="false", nullable=False))
+    # one record per photo, kind and case even for two uploads at the same instant (keep the first of twins)
+    op.execute(
+        "DELETE FROM attachment a USING attachment b WHERE a.case_id = b.case_id AND a.kind = b.kind"
+        " AND a.sha256 = b.sha256 AND a.id > b.id AND a.activity_id IS NULL"
+    )
+    op.create_unique_constraint("uq_attachment_case_kind_sha256", "attachment", ["case_id", "kind", "sha256"])
     # cases filed before the workers existed count as routed (the recovery sweep must not re-route history)
     op.execute("UPDATE cases SET routed_at = received_at WHERE routed_at IS NULL")
     load_calendar()
 
 
 def downgrade() -> None:
+    op.drop_constraint("uq_attachment_case_kind_sha256", "attachment", type_="unique")
     op.execute("UPDATE cases SET status = 'cancelled' WHERE status = 'merged'")
     op.drop_constraint(op.f("ck_cases_status"), "cases", type_="check")
     op.create_check_constraint(op.f("ck_cases_status"), "cases", _in_statuses([s for s in STATUSES if s != "merged"]))

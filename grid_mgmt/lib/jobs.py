@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from arq.connections import ArqRedis
-from arq.constants import job_key_prefix, result_key_prefix
+from arq.constants import default_queue_name, expires_extra_ms, job_key_prefix, result_key_prefix
 from arq.jobs import serialize_job
+from redis.asyncio import Redis
 
 from grid_mgmt.lib.jobcodec import serialize
 
@@ -42,6 +43,8 @@ class JobBuffer:
     """The jobs of one unit of work."""
 
     jobs: list[Job] = field(default_factory=list)
+    messages: list[tuple[str, bytes]] = field(default_factory=list)
+    """Pub/sub messages (channel, body) for after the commit, sent with the jobs."""
 
     @staticmethod
     @contextmanager
@@ -56,8 +59,9 @@ class JobBuffer:
 
     def discard(self) -> None:
         self.jobs.clear()
+        self.messages.clear()
 
-    async def flush(self, redis: ArqRedis | None) -> int:
+    async def flush(self, redis: ArqRedis | Redis | None) -> int:
         """Send the buffered jobs (after commit) in one Redis round trip; returns how many were new.
 
         Same records as arq's `enqueue_job` (job key with expiry + queue entry), written by one script for the
@@ -65,19 +69,24 @@ class JobBuffer:
         logged, not raised — the recovery sweeps find the work in the database.
         """
         jobs, self.jobs = self.jobs, []
-        if redis is None or not jobs:
+        messages, self.messages = self.messages, []
+        if redis is None or not (jobs or messages):
             return 0
         try:
-            return int(await _enqueue_many(redis, jobs))
+            return int(await _enqueue_many(redis, jobs, messages))
         except Exception:  # the sweep re-enqueues from the database
             log.warning("could not enqueue %s; the recovery sweep will pick them up",
-                        ", ".join(j.name for j in jobs), exc_info=True)  # fmt: skip
+                        ", ".join(j.name for j in jobs) or f"{len(messages)} messages", exc_info=True)  # fmt: skip
             return 0
 
+
+EXPIRES_EXTRA_MS = expires_extra_ms
+"""How long a queued job's record outlives its due time (arq's default), for a plain Redis client."""
 
 _ENQUEUE_MANY = """
 local sent = 0
-for i = 0, tonumber(ARGV[1]) - 1 do
+local n = tonumber(ARGV[1])
+for i = 0, n - 1 do
     local b = 2 + i * 6
     if redis.call('EXISTS', ARGV[b], ARGV[b + 1]) == 0 then
         redis.call('PSETEX', ARGV[b], ARGV[b + 4], ARGV[b + 5])
@@ -85,21 +94,28 @@ for i = 0, tonumber(ARGV[1]) - 1 do
         sent = sent + 1
     end
 end
+local m = 2 + n * 6
+for i = 0, tonumber(ARGV[m]) - 1 do
+    redis.call('PUBLISH', ARGV[m + 1 + 2 * i], ARGV[m + 2 + 2 * i])
+end
 return sent
 """
 
 
-async def _enqueue_many(redis: ArqRedis, jobs: list[Job]) -> int:
+async def _enqueue_many(redis: ArqRedis | Redis, jobs: list[Job], messages: list[tuple[str, bytes]]) -> int:
     now = int(time.time() * 1000)
     argv: list[Any] = [len(jobs)]
     for job in jobs:
         job_id = job.job_id or uuid.uuid4().hex
         score = int(job.defer_until.timestamp() * 1000) if job.defer_until is not None else now
-        expires = score - now + redis.expires_extra_ms
+        expires = score - now + getattr(redis, "expires_extra_ms", EXPIRES_EXTRA_MS)
         payload = serialize_job(job.name, (), job.kwargs, None, now, serializer=serialize)
         argv += [job_key_prefix + job_id, result_key_prefix + job_id, job_id, score, max(expires, 1), payload]
+    argv.append(len(messages))
+    for channel, body in messages:
+        argv += [channel, body]
     script = redis.register_script(_ENQUEUE_MANY)
-    return int(await script(keys=[redis.default_queue_name], args=argv))
+    return int(await script(keys=[getattr(redis, "default_queue_name", default_queue_name)], args=argv))
 
 
 _current: contextvars.ContextVar[JobBuffer | None] = contextvars.ContextVar("grid_mgmt_jobs", default=None)
@@ -111,6 +127,14 @@ def enqueue(name: str, *, job_id: str | None = None, defer_until: dt.datetime | 
     if buffer is None:
         raise RuntimeError("enqueue() outside JobBuffer.collect(): jobs must wait for a commit")
     buffer.jobs.append(Job(name=name, kwargs=kwargs, job_id=job_id, defer_until=defer_until))
+
+
+def publish_after_commit(channel: str, body: bytes) -> None:
+    """Buffer a pub/sub message for after the commit of the current unit of work (sent with its jobs)."""
+    buffer = _current.get()
+    if buffer is None:
+        raise RuntimeError("publish_after_commit() outside JobBuffer.collect(): messages must wait for a commit")
+    buffer.messages.append((channel, body))
 
 
 def job_queue(redis_url: str) -> ArqRedis:

@@ -28,18 +28,21 @@ WITH facts AS (
     SELECT u.webhook_url FROM unit u
     WHERE u.code = CAST(:unit_code AS varchar) AND u.active AND COALESCE(u.webhook_url, '') <> ''
 )
-INSERT INTO outbox (topic, case_id, unit_code, target_url, payload)
-SELECT :topic, :case_id, f.payload->>'unit_code', t.url, f.payload FROM facts f CROSS JOIN targets t
-RETURNING id
+INSERT INTO outbox (topic, case_id, unit_code, target_url, payload, attempts, delivered_at)
+SELECT :topic, :case_id, f.payload->>'unit_code', t.url, f.payload,
+       CASE WHEN t.url IS NULL THEN 1 ELSE 0 END, CASE WHEN t.url IS NULL THEN now() END
+FROM facts f CROSS JOIN targets t
+RETURNING id, target_url, payload
 """)
 
 
 async def insert(
     conn: AsyncConnection, *, topic: str, case_id: int | None, unit_code: str | None, lookup: bool, payload: str
-) -> list[int]:
-    """Insert the event row and the webhook rows; `payload` (JSON text) wins over the looked-up case facts."""
+) -> list[Any]:
+    """Insert the event row (recorded as delivered: it is published right after the commit) and the webhook
+    rows; `payload` (JSON text) wins over the looked-up case facts. Rows of (id, target_url, payload)."""
     params = {"topic": topic, "case_id": case_id, "unit_code": unit_code, "lookup": lookup, "payload": payload}
-    return [int(r[0]) for r in await conn.execute(_INSERT, params)]
+    return list((await conn.execute(_INSERT, params)).all())
 
 
 @dataclass(frozen=True, slots=True)

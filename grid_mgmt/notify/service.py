@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from grid_mgmt.lib.auth import CENTRE_ROLES, Principal
 from grid_mgmt.lib.errors import Conflict, InvalidInput, NotFound
-from grid_mgmt.lib.jobs import JobBuffer, enqueue
+from grid_mgmt.lib.jobs import JobBuffer, enqueue, publish_after_commit
 from grid_mgmt.lib.pagination import check_limit, decode_cursor, encode_cursor
 from grid_mgmt.lib.schemas import ItemPage
 from grid_mgmt.notify import repository as repo
@@ -76,7 +76,10 @@ async def announce(
     One event row for the live stream, plus one webhook row when `unit_code` names a unit with an endpoint (only
     the unit named here is called: the caller decides who must hear of it). The event carries the case's facts
     (from `case` when given, else read by `case_id` in the same statement), then `payload`, then topic, time and
-    `unit_code`. Delivery jobs are buffered: the caller runs inside `JobBuffer.collect()` and flushes after commit.
+    `unit_code`. The event is published to the live stream with the caller's jobs right after its commit (one
+    Redis round trip, no job: a console that missed it — Redis was down — replays it by `Last-Event-ID` from the
+    outbox); webhooks get a `notify.deliver` job each. The caller runs inside `JobBuffer.collect()` and flushes
+    after the commit.
     """
     facts: dict[str, Any] = {}
     if case is not None:
@@ -90,10 +93,13 @@ async def announce(
         body["unit_code"] = unit_code
     encoded = msgspec.json.encode(body).decode()
     lookup = case is None and case_id is not None
-    ids = await repo.insert(conn, topic=topic, case_id=case_id, unit_code=unit_code, lookup=lookup, payload=encoded)
-    for outbox_id in ids:
-        enqueue(JOB, job_id=job_id(outbox_id, 0), outbox_id=outbox_id)
-    return ids
+    rows = await repo.insert(conn, topic=topic, case_id=case_id, unit_code=unit_code, lookup=lookup, payload=encoded)
+    for row in rows:
+        if row.target_url is None:  # the live stream: published with the jobs, right after the commit
+            publish_after_commit(CHANNEL, msgspec.json.encode({**dict(row.payload), "id": int(row.id)}))
+        else:
+            enqueue(JOB, job_id=job_id(int(row.id), 0), outbox_id=int(row.id))
+    return [int(row.id) for row in rows]
 
 
 def backoff(base_s: float, attempts: int) -> float:

@@ -48,8 +48,13 @@ async def test_announce_writes_an_event_and_a_webhook_in_one_statement(
     assert payload["status"] == "dispatched" and payload["case_no"].startswith("N") and payload["at"]
     assert payload["unit_code"] == event["unit_code"] == webhook["unit_code"] == hook.unit_code
     assert "webhook_secret" not in event["payload"]
-    assert sorted(j.kwargs["outbox_id"] for j in jobs.jobs) == sorted(ids)
-    assert all(j.name == "notify.deliver" and j.job_id == f"notify:{j.kwargs['outbox_id']}:0" for j in jobs.jobs)
+    # the webhook is a job; the event is recorded as delivered and published with the jobs after the commit
+    assert [(j.name, j.job_id, j.kwargs["outbox_id"]) for j in jobs.jobs] == [
+        ("notify.deliver", f"notify:{webhook['id']}:0", webhook["id"])
+    ]
+    assert event["delivered_at"] is not None and webhook["delivered_at"] is None
+    [(channel, body)] = jobs.messages
+    assert channel == service.CHANNEL and json.loads(body)["id"] == event["id"]
 
 
 async def test_announce_with_the_case_given_and_a_unit_without_webhook(
@@ -84,7 +89,7 @@ async def test_webhook_is_signed_and_delivered_by_the_worker(
 ) -> None:
     ids, jobs = await announce(topic="case.dispatched", case_id=cases.home, unit_code=hook.unit_code)
     await jobs.flush(arq_pool)
-    assert await drain() == 2
+    assert await drain() == 1  # the webhook; the event went out with the flush
     [hit] = hook.receiver.hits
     assert verify(hook.secret, hit.body, hit.headers["x-grid-signature"])
     webhook_id = await webhook_of(pg, ids)
@@ -214,8 +219,9 @@ async def test_events_are_published_to_redis(
     pubsub = redis.pubsub()
     await pubsub.subscribe(service.CHANNEL)
     try:
-        ids, _ = await announce(topic="case.closed", case_id=cases.home, payload={"note": "done"})
-        assert await deliver_once(engine, redis, settings, ids[0]) == "delivered"
+        ids, jobs = await announce(topic="case.closed", case_id=cases.home, payload={"note": "done"})
+        assert await jobs.flush(redis) == 0  # no job: the event goes out with the flush itself
+        assert await deliver_once(engine, redis, settings, ids[0]) == "done"  # nothing left for a worker
         message = None
         for _ in range(50):
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1)
@@ -236,11 +242,12 @@ async def test_the_sweep_requeues_what_redis_lost_once(
     ids, jobs = await announce(topic="case.dispatched", case_id=cases.home, unit_code=hook.unit_code)
     jobs.discard()  # Redis was down when the request committed
     webhook_id = await webhook_of(pg, ids)
+    ids = [webhook_id]  # the event row was recorded as delivered (consoles replay it by Last-Event-ID)
     assert webhook_id in await service.pending(engine, 10_000)
     assert webhook_id not in await service.pending(engine, 10_000, overdue_s=60)
     await pg.execute("UPDATE outbox SET next_attempt_at = now() - interval '2 minutes' WHERE id = ANY($1)", ids)
     ctx = {"engine": engine, "redis": arq_pool, "settings": settings}
-    assert await notify_jobs.sweep(ctx) >= 2
+    assert await notify_jobs.sweep(ctx) >= 1
     queued = await arq_pool.zcard(default_queue_name)
     await notify_jobs.sweep(ctx)  # a second sweep before the worker ran: the same job ids, nothing new
     assert await arq_pool.zcard(default_queue_name) == queued

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from grid_mgmt.notify import service
 from grid_mgmt.settings import Settings
 from tests.conftest import DEMO_PASSWORD
-from tests.notify.conftest import Announce, Cases, deliver_once, notify_app
+from tests.notify.conftest import Announce, Cases, notify_app
 
 
 @pytest.fixture(scope="module")
@@ -96,10 +96,10 @@ async def test_a_dispatcher_gets_the_events_of_their_district_only(
         stream = events(response)
         first = await anext(stream)
         assert first.comment == "connected"  # subscribed: nothing published from now on is missed
-        away, _ = await announce(topic="case.dispatched", case_id=cases.away)
-        home, _ = await announce(topic="case.dispatched", case_id=cases.home)
-        assert await deliver_once(engine, redis, settings, away[0]) == "delivered"
-        assert await deliver_once(engine, redis, settings, home[0]) == "delivered"
+        away, away_jobs = await announce(topic="case.dispatched", case_id=cases.away)
+        home, home_jobs = await announce(topic="case.dispatched", case_id=cases.home)
+        await away_jobs.flush(redis)  # published right after each commit
+        await home_jobs.flush(redis)
         got, keepalive = [], False
         async for sse in stream:
             if sse.comment == "keep-alive":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any
 
 import msgspec
@@ -74,16 +75,19 @@ async def get_case(
     return to_case(row, principal.roles if principal is not None else None) if row is not None else None
 
 
-async def compare_and_set(conn: AsyncConnection, case_id: int, version: int, sets: dict[str, Any]) -> bool:
-    """`UPDATE … WHERE id AND version`: False when someone else moved the case first."""
+async def compare_and_set(
+    conn: AsyncConnection, case_id: int, version: int, sets: dict[str, Any]
+) -> dt.datetime | None:
+    """`UPDATE … WHERE id AND version`: the new `updated_at`, or None when someone else moved the case first."""
     assignments = ", ".join(f"{col} = :set_{col}" for col in sets)
     sql = (
         f"UPDATE cases SET {assignments}, version = version + 1, updated_at = now()"
-        " WHERE id = :id AND version = :version"
+        " WHERE id = :id AND version = :version RETURNING updated_at"
     )
     params = {f"set_{col}": value for col, value in sets.items()}
     result = await conn.execute(text(sql), {"id": case_id, "version": version, **params})
-    return bool(result.rowcount == 1)
+    value: dt.datetime | None = result.scalar()
+    return value
 
 
 async def append_activity(
@@ -139,9 +143,20 @@ async def last_payload(conn: AsyncConnection, case_id: int, action: str) -> dict
     return dict(value) if value is not None else None
 
 
+_LIMITS: dict[str, tuple[float, dict[str, Any]]] = {}
+LIMITS_CACHE_S = 30.0
+"""How long a process reuses a class's time limits (the dictionary changes by import, rarely)."""
+
+
 async def time_limits(conn: AsyncConnection, category_code: str) -> dict[str, Any]:
+    """The class's limits per stage × urgency (cached per process for LIMITS_CACHE_S)."""
+    hit = _LIMITS.get(category_code)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1]
     value = await conn.scalar(text("SELECT time_limits FROM category WHERE code = :c"), {"c": category_code})
-    return dict(value or {})
+    limits = dict(value or {})
+    _LIMITS[category_code] = (time.monotonic() + LIMITS_CACHE_S, limits)
+    return limits
 
 
 async def unit_parent_chain(conn: AsyncConnection, unit_code: str) -> tuple[bool, list[str]]:

@@ -193,7 +193,8 @@ async def apply_in(
         )
     await _check_actor(conn, case, action, role, principal, payload)
     sets, activity = await _plan(conn, case, action, rule, role, principal, payload)
-    if not await repo.compare_and_set(conn, case_id, case.version, sets):
+    updated_at = await repo.compare_and_set(conn, case_id, case.version, sets)
+    if updated_at is None:
         raise Conflict(f"case {case_id} was changed by someone else meanwhile: reload it and retry")
     activity_id = await repo.append_activity(conn, **activity)
     ids = getattr(payload, "attachment_ids", None)
@@ -201,8 +202,8 @@ async def apply_in(
         await repo.link_attachments(conn, ids, activity_id)
     if lc.Effect.ROUTE in rule.effects:
         enqueue("cases.route", case_id=case_id)
-    updated = await repo.get_case(conn, case_id, None)
-    assert updated is not None
+    # the row as the compare-and-set left it (no second read): what was read, the changes, the new version
+    updated = msgspec.structs.replace(case, **sets, version=case.version + 1, updated_at=updated_at)
     updated.next_actions = lc.actions_for(updated.status, principal.roles)
     # every transition is an event of the live stream; the unit's webhook is called when the rule notifies it
     webhook_unit = updated.unit_code if lc.Effect.NOTIFY_UNIT in rule.effects else None

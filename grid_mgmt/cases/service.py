@@ -179,10 +179,12 @@ class CaseService:
 
 
 async def apply_in(
-    conn: AsyncConnection, case_id: int, action: str, principal: Principal, payload: ActionPayload
-) -> CaseRead:
-    """`CaseService.apply` inside the caller's transaction and JobBuffer (workers chain actions atomically)."""
-    case = await repo.get_case(conn, case_id, principal)
+    conn: AsyncConnection, case_id: int, action: str, principal: Principal, payload: ActionPayload,
+    current: CaseRead | None = None,
+) -> CaseRead:  # fmt: skip
+    """`CaseService.apply` inside the caller's transaction and JobBuffer (workers chain actions atomically:
+    `current` is the case as the previous action of the chain left it, saving its read)."""
+    case = current if current is not None and current.id == case_id else await repo.get_case(conn, case_id, principal)
     if case is None:
         raise NotFound(f"no case {case_id} (or it is outside your scope)")
     rule, role = _decide(case, action, principal)

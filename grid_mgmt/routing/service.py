@@ -98,8 +98,8 @@ async def _route_locked(conn: AsyncConnection, settings: Settings, case_id: int)
         await announce(conn, topic="case.routed", case_id=case_id, payload={"suggested": decision})
         return "suggested"
     note = f"automatic: {explain(best)}"
-    await apply_in(conn, case_id, "register", SYSTEM, ActionPayload(note=note))
-    await apply_in(conn, case_id, "dispatch", SYSTEM, DispatchPayload(unit_code=best.unit_code, note=note))
+    registered = await apply_in(conn, case_id, "register", SYSTEM, ActionPayload(note=note))
+    await apply_in(conn, case_id, "dispatch", SYSTEM, DispatchPayload(unit_code=best.unit_code, note=note), registered)
     return "dispatched"
 
 

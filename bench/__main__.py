@@ -14,7 +14,8 @@ from bench import procs
 from bench.http_load import Settings, generator
 from bench.util import Row, console, machine, postgres_facts
 
-BENCHMARKS = ("noop", "locate", "import", "intake", "case-list")
+BENCHMARKS = ("noop", "locate", "import", "intake", "case-list", "routing", "dispatch-latency")
+DB_BENCHMARKS = BENCHMARKS[1:]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -69,6 +70,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         " (default: on in full runs, off with --quick)",
     )
     p.add_argument("--rebuild-city", action="store_true", help="reload the bench city even if it looks complete")
+    p.add_argument("--routing-cases", type=int, help="routing: cases to route (default 20,000, quick 2,000)")
+    p.add_argument("--rate", type=float, default=200.0, help="dispatch-latency: reports per second (default 200)")
+    p.add_argument("--latency-duration", type=float, help="dispatch-latency: seconds of reports (default 20, quick 5)")
     args = p.parse_args(argv)
     only: list[str] = []
     for item in args.only or []:
@@ -109,15 +113,16 @@ def main(argv: list[str] | None = None) -> int:
     }
     rows: list[Row] = []
     db = None
-    if any(b in args.selected for b in ("locate", "import", "intake", "case-list")):
+    if any(b in args.selected for b in DB_BENCHMARKS):
         from bench.city import bench_db, ensure_city
 
         db = bench_db(args.quick)
         console.rule(f"bench database {db.name}")
         try:
-            meta["city"] = ensure_city(db, force=args.rebuild_city)
+            city = ensure_city(db, force=args.rebuild_city)
+            meta["city"] = city
             meta["postgres"] = asyncio.run(postgres_facts(db.dsn))
-            console.print(f"  {meta['city']['counts']}")
+            console.print(f"  {city['counts']}")
         except Exception as exc:  # seeds or migrations not ready: report, still run noop
             console.print(f"[red]bench database not ready: {exc}[/red]")
             traceback.print_exc()
@@ -171,21 +176,36 @@ def main(argv: list[str] | None = None) -> int:
             if db is None:
                 rows.append(Row("intake", "≥ 2,000 req/s, p99 ≤ 50 ms", "not run", False, str(meta.get("city_error"))))
             else:
-                from bench import cases
+                from bench import intake
 
-                # beside the bare no-op POST ×2 of this run (cases.run_intake measures it when noop was not run)
+                # beside the bare no-op POST ×2 of this run (intake.run_intake measures it when noop was not run)
                 noop_post = next((r for r in rows if r.benchmark == "noop POST ×2"), None)
                 step(
                     "intake",
-                    lambda: cases.run_intake(cfg, db, variants=not args.no_variants, sink=rows, noop=noop_post),
+                    lambda: intake.run_intake(cfg, db, variants=not args.no_variants, sink=rows, noop=noop_post),
                 )
         if "case-list" in args.selected:
             if db is None:
                 rows.append(Row("case-list", "p95 ≤ 50 ms", "not run", False, str(meta.get("city_error"))))
             else:
-                from bench import cases
+                from bench import case_list
 
-                step("case-list", lambda: cases.run_list(cfg, db, variants=not args.no_variants, sink=rows))
+                step("case-list", lambda: case_list.run_list(cfg, db, variants=not args.no_variants, sink=rows))
+        if "routing" in args.selected:
+            if db is None:
+                rows.append(Row("routing", "≥ 1,000 cases/s", "not run", False, str(meta.get("city_error"))))
+            else:
+                from bench import routing
+
+                step("routing", lambda: routing.run(db, cfg, cases=args.routing_cases, sink=rows))
+        if "dispatch-latency" in args.selected:
+            if db is None:
+                rows.append(Row("dispatch-latency", "p95 ≤ 1 s", "not run", False, str(meta.get("city_error"))))
+            else:
+                from bench import dispatch
+
+                seconds = args.latency_duration or (5.0 if args.quick else 20.0)
+                step("dispatch-latency", lambda: dispatch.run(db, cfg, rate=args.rate, seconds=seconds, sink=rows))
     except (KeyboardInterrupt, SystemExit) as exc:  # Ctrl-C, or SIGTERM/SIGHUP (see procs.install_handlers)
         code = exc.code if isinstance(exc, SystemExit) and isinstance(exc.code, int) else 130
         console.print(f"[red]interrupted ({code}); killing child processes, writing what was measured[/red]")
@@ -200,8 +220,9 @@ def main(argv: list[str] | None = None) -> int:
     report.show(rows, meta)
     js, md = report.save(rows, meta)
     console.print(f"wrote {js.relative_to(os.getcwd()) if js.is_relative_to(os.getcwd()) else js} and {md.name}")
-    if meta.get("interrupted"):
-        return int(meta["interrupted"])  # type: ignore[call-overload]
+    interrupted = meta.get("interrupted")
+    if isinstance(interrupted, int) and interrupted:
+        return interrupted
     return 0 if all(r.passed is not False for r in rows) else 1
 
 

@@ -117,7 +117,7 @@ async def counts(dsn: str) -> dict[str, int]:
 
 def _progress_printer(label: str) -> Callable[..., None]:
     """A progress callback that prints at most every 2 s, tolerant of the (stage, done, total) shapes."""
-    last = [0.0, ""]
+    last: list[Any] = [0.0, ""]
 
     def progress(*args: Any) -> None:
         now = time.monotonic()
@@ -164,7 +164,7 @@ def ensure_city(db: BenchDB, *, force: bool = False) -> dict[str, Any]:
     fp = fingerprint(city)
     tables = ("region", "grid", "component", "pipeline", "unit")
     recorded = (marker or {}).get("counts", {})
-    same_city = bool(marker) and marker.get("fingerprint") == fp
+    same_city = marker is not None and marker.get("fingerprint") == fp
     same = same_city and all(have.get(t, -1) == recorded.get(t) for t in tables)
     loaded = False
     if not force and same_city and not same and all(have.get(t) == recorded.get(t) for t in tables if t != "component"):

@@ -1,15 +1,14 @@
-"""Diagnostic wrappers around the real app (bench only; the app itself is untouched).
+"""Diagnostic wrappers around the real app (bench only; the app itself is untouched)."""
 
-`create_app()` is `grid_mgmt.app.create_app()` plus, depending on the environment:
-
-* BENCH_PROFILE=<path>: cProfile over the worker's event-loop thread from startup to shutdown, written to
-  <path>.<pid>.prof (use one worker; the profiler inflates absolute times, read the proportions);
-* BENCH_GC_LOG=<path>: every garbage collection's generation and pause recorded with `gc.callbacks`,
-  written to <path>.<pid>.json at shutdown (the benchmark keeps those of its measured window);
-* BENCH_GC_FREEZE=1: once the grid index is fresh, `gc.collect(); gc.freeze()` — the index (≈ 300,000
-  objects for the 100,000-grid city) moves to the permanent generation, so full collections stop
-  traversing it. This is the change the benchmark suggests for the app.
-"""
+# `create_app()` is `grid_mgmt.app.create_app()` plus, depending on the environment:
+#
+# * BENCH_PROFILE=<path>: cProfile over the worker's event-loop thread from startup to shutdown, written to
+#   <path>.<pid>.prof (use one worker; the profiler inflates absolute times, read the proportions);
+# * BENCH_GC_LOG=<path>: every garbage collection's generation and pause recorded with `gc.callbacks`,
+#   written to <path>.<pid>.json at shutdown (the benchmark keeps those of its measured window);
+# * BENCH_GC_FREEZE=1: once the grid index is fresh, `gc.collect(); gc.freeze()` — the index (≈ 300,000
+#   objects for the 100,000-grid city) moves to the permanent generation, so full collections stop
+#   traversing it. This is the change the benchmark suggests for the app.
 
 from __future__ import annotations
 

@@ -34,6 +34,23 @@ class Settings:
     retries: int = 1  # …is measured again up to this many times; the quietest attempt is reported
 
 
+def latency_metrics(res: wrk.WrkResult) -> dict[str, Any]:
+    """The figures every HTTP row records: req/s, latency percentiles (ms), requests, duration, connections."""
+    return {
+        "rps": round(res.rps, 1),
+        "p50_ms": res.p50_ms,
+        "p75_ms": res.p75_ms,
+        "p90_ms": res.p90_ms,
+        "p99_ms": res.p99_ms,
+        "p999_ms": res.p999_ms,
+        "max_ms": res.max_ms,
+        "requests": res.requests,
+        "duration_s": res.duration_s,
+        "connections": res.connections,
+        "wrk_threads": res.threads,
+    }
+
+
 def generator() -> str:
     v = wrk.version()
     return v if wrk.available() else "python asyncio fallback (wrk not installed)"

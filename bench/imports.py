@@ -1,30 +1,26 @@
-"""`import`: 1,000,000 components into the bench database through `grid_mgmt.imports.service.import_layer`.
+"""`import`: 1,000,000 components into the bench database through `grid_mgmt.imports.service.import_layer`."""
 
-Runs (each after a CHECKPOINT, so one run's dirty pages are not written in the next one's window):
-  * fresh (insert): TRUNCATE component, then import the generated components — graded;
-  * re-import, same rows: the same features again; every row exists and is identical — graded;
-  * re-import, every row changed: a new `note` on every feature, so all rows are rewritten — graded;
-  * variant (full runs): the re-import without `grid_code`, so the importer assigns every component to its
-    grid spatially (what a survey file without grid codes costs);
-  * file (full runs, --file): write the components to a GeoPackage and time `grid-mgmt import components
-    FILE` (process start + read + import), and `geo.loaders.read_file` alone.
-
-Stage timings come from the importer's progress callback (validation steps, loading=COPY, upserting,
-indexing) and from polling pg_stat_activity for the import's connection (which statement runs when).
-"""
+# Runs (each after a CHECKPOINT, so one run's dirty pages are not written in the next one's window):
+#   * fresh (insert): TRUNCATE component, then import the generated components — graded;
+#   * re-import, same rows: the same features again; every row exists and is identical — graded;
+#   * re-import, every row changed: a new `note` on every feature, so all rows are rewritten — graded;
+#   * variant (full runs): the re-import without `grid_code`, so the importer assigns every component to its
+#     grid spatially (what a survey file without grid codes costs);
+#   * file (full runs, --file): write the components to a GeoPackage and time `grid-mgmt import components
+#     FILE` (process start + read + import), and `geo.loaders.read_file` alone.
+#
+# Stage timings come from the importer's progress callback (validation steps, loading=COPY, upserting,
+# indexing) and from polling pg_stat_activity for the import's connection (which statement runs when).
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import re
 import shutil
 import sys
-import threading
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +31,7 @@ import shapely
 from bench import procs
 from bench.city import BenchDB, get_city
 from bench.cpu import CpuMeter, describe, foreign_cores, wait_quiet
+from bench.pgstat import Timeline
 from bench.util import RESULTS, ROOT, Row, console
 
 TARGET_RATE = 50_000
@@ -47,68 +44,6 @@ max_noise = 0.3
 #: …at most this many times (--retries).
 retries = 1
 VALIDATION_STEPS = ("codes", "values", "geometries", "derive", "references", "spatial rules + defaults")
-
-
-class Timeline:
-    """Polls pg_stat_activity (own thread and connection) for the import's statements, every 0.1 s."""
-
-    def __init__(self, dsn: str, app_name: str = APP_NAME, interval: float = 0.1):
-        self.dsn, self.app_name, self.interval = dsn, app_name, interval
-        self.segments: list[dict[str, Any]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._main, daemon=True, name="pg-timeline")
-        self.t0 = 0.0
-
-    def __enter__(self) -> Timeline:
-        self.t0 = time.perf_counter()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: Any) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _main(self) -> None:
-        with contextlib.suppress(Exception):
-            asyncio.run(self._poll())
-
-    async def _poll(self) -> None:
-        conn = await asyncpg.connect(self.dsn)
-        try:
-            deadline = time.monotonic() + 3600
-            current: dict[str, Any] | None = None
-            while not self._stop.is_set() and time.monotonic() < deadline:
-                row = await conn.fetchrow(
-                    "SELECT state, left(regexp_replace(query, '\\s+', ' ', 'g'), 90) AS q, wait_event_type AS wt,"
-                    " wait_event AS we FROM pg_stat_activity WHERE application_name = $1 LIMIT 1",
-                    self.app_name,
-                )
-                now = round(time.perf_counter() - self.t0, 2)
-                key = None if row is None else ((row["state"] == "active" and row["q"]) or f"({row['state']})")
-                if current is None or current["what"] != key:
-                    if current is not None:
-                        current["end"] = now
-                    current = {"what": key, "start": now, "end": now, "waits": Counter()}
-                    self.segments.append(current)
-                else:
-                    current["end"] = now
-                if row is not None and row["wt"]:
-                    current["waits"][f"{row['wt']}:{row['we']}"] += 1
-                await asyncio.sleep(self.interval)
-        finally:
-            await conn.close()
-
-    def summary(self, min_s: float = 0.2) -> list[dict[str, Any]]:
-        out = []
-        for s in self.segments:
-            dur = s["end"] - s["start"]
-            if s["what"] is None or dur < min_s:
-                continue
-            waits = {k: v for k, v in s["waits"].most_common(3)}
-            out.append(
-                {"t": s["start"], "s": round(dur, 2), "statement": s["what"], **({"waits": waits} if waits else {})}
-            )
-        return out
 
 
 class Stages:
@@ -240,7 +175,7 @@ def _one(db: BenchDB, data: Any, label: str, *, expect: str, graded: bool, n_tot
     before = asyncio.run(_table_facts(db.dsn))
     stages = Stages()
     console.print(f"  {label}: importing {n_total:,} features ({before['rows']:,} rows in the table)")
-    with CpuMeter(database=db.name, top_at=10.0) as meter, Timeline(db.dsn) as timeline:
+    with CpuMeter(database=db.name, top_at=10.0) as meter, Timeline(db.dsn, APP_NAME) as timeline:
         stages.t0 = time.perf_counter()
         report = asyncio.run(import_layer(db.dsn, "components", data, progress=stages))
         stages.t_end = time.perf_counter()

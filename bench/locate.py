@@ -1,10 +1,9 @@
-"""`locate`: GET /api/v1/grids/locate at 64 connections against 2 API processes, random points in the city.
+"""`locate`: GET /api/v1/grids/locate at 64 connections against 2 API processes, random points in the city."""
 
-Steps: read the grid extent from the database; compute the expected grid (or 404) of a sample of points with
-PostGIS, using the app's rule (current grids, smallest code on shared edges); start the API with uvicorn; wait
-until /health reports the grid index fresh (both workers; at most 60 s); check the sample's answers; warm up;
-measure with wrk (Lua: uniform random lon/lat in the extent, a fixed seed per thread).
-"""
+# Steps: read the grid extent from the database; compute the expected grid (or 404) of a sample of points with
+# PostGIS, using the app's rule (current grids, smallest code on shared edges); start the API with uvicorn; wait
+# until /health reports the grid index fresh (both workers; at most 60 s); check the sample's answers; warm up;
+# measure with wrk (Lua: uniform random lon/lat in the extent, a fixed seed per thread).
 
 from __future__ import annotations
 
@@ -13,7 +12,6 @@ import json
 import os
 import pstats
 import random
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +23,8 @@ import httpx
 from bench import procs
 from bench.city import BenchDB, grid_extent
 from bench.cpu import describe
-from bench.http_load import Load, Settings, measure
-from bench.util import RESULTS, ROOT, Row, console
+from bench.http_load import Load, Settings, latency_metrics, measure
+from bench.util import RESULTS, Row, app_env, console, fetchval, slug
 
 TARGET_RPS = 5_000
 TARGET_P99_MS = 20.0
@@ -36,7 +34,7 @@ FLAGS = ("--http", "httptools", "--loop", "uvloop")
 FRESH_TIMEOUT_S = 60.0
 SEED = 20240601
 
-_EXPECTED_SQL = """
+EXPECTED_SQL = """
 SELECT t.i::int AS i,
        (SELECT g.code FROM grid g
          WHERE (g.valid_to IS NULL OR g.valid_to >= CURRENT_DATE)
@@ -106,7 +104,7 @@ async def _samples(
             (round(x0 + rng.random() * (x1 - x0), 6), round(y0 + rng.random() * (y1 - y0), 6), "uniform")
             for _ in range(max(n_uniform, n_estimate))
         ]
-        got = await conn.fetch(_EXPECTED_SQL, [p[0] for p in pts], [p[1] for p in pts])
+        got = await conn.fetch(EXPECTED_SQL, [p[0] for p in pts], [p[1] for p in pts])
     finally:
         await conn.close()
     samples = [Sample(x, y, r["code"], kind) for (x, y, kind), r in zip(pts, got, strict=True)]
@@ -164,25 +162,6 @@ def verify(base: str, samples: list[Sample], path: str) -> dict[str, Any]:
     }
 
 
-def _env(db: BenchDB, **extra: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "GRID_DATABASE_URL": db.url,
-        "GRID_REDIS_URL": os.environ.get("GRID_REDIS_URL", "redis://127.0.0.1:6379/0"),
-        "GRID_DEBUG": "0",
-        **extra,
-    }
-
-
-async def _pg_connections(dsn: str, database: str) -> int:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return int(await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = $1", database) or 0)
-    finally:
-        await conn.close()
-
-
 def _gc_summary(dump: dict[str, Any], window: tuple[float, float]) -> dict[str, Any]:
     """Collections per generation inside the measured window: count, total and longest pause."""
     t0, t1 = window
@@ -193,7 +172,25 @@ def _gc_summary(dump: dict[str, Any], window: tuple[float, float]) -> dict[str, 
     return out
 
 
-def _profile_summary(paths: list[Path], top: int = 25) -> str:
+def profile_prefix(name: str) -> Path:
+    """bench/results/logs/<name>: where bench/diag_app.py writes its .prof files (the last run's are deleted)."""
+    base = RESULTS / "logs" / name
+    for old in base.parent.glob(base.name + ".*.prof"):
+        old.unlink()
+    return base
+
+
+def attach_profile(row: Row, base: Path, top: int = 25) -> Row:
+    """The profile's summary into the row's details and bench/results/<name>.txt."""
+    files = sorted(base.parent.glob(base.name + ".*.prof"))
+    if files:
+        row.details["profile"] = profile_summary(files, top=top)
+        (RESULTS / f"{base.name}.txt").write_text(row.details["profile"])
+        row.notes += f"; profile in bench/results/{base.name}.txt"
+    return row
+
+
+def profile_summary(paths: list[Path], top: int = 25) -> str:
     """The top functions by own time and by cumulative time."""
     import io
 
@@ -227,24 +224,18 @@ def run_one(
     gc_log: bool = False,
     reuseport: bool = False,
 ) -> Row:
-    slug = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
-    log = RESULTS / "logs" / f"{slug}.log"
+    log = RESULTS / "logs" / f"{slug(label)}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     env_extra = dict(env_extra or {})
-    gc_base = RESULTS / "logs" / f"gc-{slug}"
+    gc_base = RESULTS / "logs" / f"gc-{slug(label)}"
     if gc_log:
         for old in gc_base.parent.glob(gc_base.name + ".*.json"):
             old.unlink()
         env_extra["BENCH_GC_LOG"] = str(gc_base)
-    env = _env(db, **env_extra)
-    if reuseport:
-        server = procs.uvicorn_reuseport(
-            target, factory=True, processes=workers, env=env, log=log, extra=flags, ready_path="/health"
-        )
-    else:
-        server = procs.uvicorn(
-            target, factory=True, workers=workers, env=env, log=log, extra=flags, ready_path="/health"
-        )
+    env = app_env(db.url, os.environ.get("GRID_REDIS_URL", "redis://127.0.0.1:6379/0"), **env_extra)
+    server = procs.uvicorn(
+        target, factory=True, workers=workers, env=env, log=log, extra=flags, ready_path="/health", reuseport=reuseport
+    )
     with server as (group, base):
         if fresh_needed:
             fresh = wait_fresh(base, group)
@@ -258,7 +249,8 @@ def run_one(
         for line in check["mismatches"]:
             console.print(f"[red]    {line}[/red]")
         m = measure(base, make_load(extent, path), cfg, group.pgid, label, database=db.name)
-        pg_conns = asyncio.run(_pg_connections(db.dsn, db.name))
+        sql = "SELECT count(*) FROM pg_stat_activity WHERE datname = $1"
+        pg_conns = int(asyncio.run(fetchval(db.dsn, sql, db.name)) or 0)
         server_alive = group.alive()
     res = m["result"]
     gc_stats = {
@@ -310,19 +302,9 @@ def run_one(
         passed=passed if graded else None,
         notes="; ".join(notes),
         metrics={
-            "rps": round(res.rps, 1),
-            "p50_ms": res.p50_ms,
-            "p75_ms": res.p75_ms,
-            "p90_ms": res.p90_ms,
-            "p99_ms": res.p99_ms,
-            "p999_ms": res.p999_ms,
-            "max_ms": res.max_ms,
-            "requests": res.requests,
+            **latency_metrics(res),
             "non_2xx": res.non_2xx,
             "socket_errors": res.socket_errors,
-            "duration_s": res.duration_s,
-            "connections": res.connections,
-            "wrk_threads": res.threads,
             "workers": workers,
             "inside_share_expected": round(inside_share, 4),
             "warmup_fresh": fresh,
@@ -372,11 +354,9 @@ def run(cfg: Settings, db: BenchDB, *, variants: bool = True, sink: list[Row] | 
         # the database path: what answers while the index is rebuilt after a change
         ("locate, index off: PostGIS (diag)", {"env_extra": {"GRID_LOCATE_CACHE": "0"}, "fresh_needed": False}),
     ):
-        rows.append(run_one(cfg, db, label=label, graded=False, **kwargs, **common))  # type: ignore[arg-type]
+        rows.append(run_one(cfg, db, label=label, graded=False, **kwargs, **common))
     # A cProfile of one worker under load (absolute times are inflated by the profiler).
-    prof_base = RESULTS / "logs" / "locate-profile"
-    for old in prof_base.parent.glob(prof_base.name + ".*.prof"):
-        old.unlink()
+    prof_base = profile_prefix("locate-profile")
     short = Settings(
         duration=min(cfg.duration, 10.0),
         warmup=0.0,
@@ -394,10 +374,5 @@ def run(cfg: Settings, db: BenchDB, *, variants: bool = True, sink: list[Row] | 
         graded=False,
         **common,
     )
-    files = sorted(prof_base.parent.glob(prof_base.name + ".*.prof"))
-    if files:
-        prof_row.details["profile"] = _profile_summary(files)
-        (RESULTS / "locate-profile.txt").write_text(prof_row.details["profile"])
-        prof_row.notes += "; profile in bench/results/locate-profile.txt"
-    rows.append(prof_row)
+    rows.append(attach_profile(prof_row, prof_base))
     return rows

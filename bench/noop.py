@@ -7,7 +7,7 @@ import random
 
 from bench import procs
 from bench.cpu import describe
-from bench.http_load import Load, Settings, measure
+from bench.http_load import Load, Settings, latency_metrics, measure
 from bench.util import RESULTS, ROOT, Row
 
 UVICORN_FLAGS = ("--http", "httptools", "--loop", "uvloop")
@@ -50,14 +50,10 @@ def run(
     for n, reuseport, these in setups:
         log = RESULTS / "logs" / f"noop-x{n}{'-reuseport' if reuseport else ''}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
-        if reuseport:
-            server = procs.uvicorn_reuseport(
-                "bench.noop_app:app", processes=n, env=env, log=log, extra=UVICORN_FLAGS, ready_path="/noop"
-            )
-        else:
-            server = procs.uvicorn(
-                "bench.noop_app:app", workers=n, env=env, log=log, extra=UVICORN_FLAGS, ready_path="/noop"
-            )
+        server = procs.uvicorn(
+            "bench.noop_app:app", workers=n, env=env, log=log, extra=UVICORN_FLAGS, ready_path="/noop",
+            reuseport=reuseport,
+        )  # fmt: skip
         with server as (group, base):
             for method in these:
                 label = f"noop {method} ×{n}" + (" SO_REUSEPORT (tuning)" if reuseport else "")
@@ -82,17 +78,7 @@ def run(
                         metrics={
                             "processes": n,
                             "method": method,
-                            "rps": round(res.rps, 1),
-                            "p50_ms": res.p50_ms,
-                            "p75_ms": res.p75_ms,
-                            "p90_ms": res.p90_ms,
-                            "p99_ms": res.p99_ms,
-                            "p999_ms": res.p999_ms,
-                            "max_ms": res.max_ms,
-                            "requests": res.requests,
-                            "duration_s": res.duration_s,
-                            "connections": res.connections,
-                            "wrk_threads": res.threads,
+                            **latency_metrics(res),
                             "errors": res.errors,
                         },
                         details={

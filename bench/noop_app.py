@@ -1,7 +1,6 @@
-"""A bare Litestar app for the "for scale" figure: one GET and one POST handler that do nothing.
+"""A bare Litestar app for the "for scale" figure: one GET and one POST handler that do nothing."""
 
-Serve with `uvicorn bench.noop_app:app`.
-"""
+# Serve with `uvicorn bench.noop_app:app`.
 
 from __future__ import annotations
 

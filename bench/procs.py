@@ -203,29 +203,21 @@ def uvicorn(
     extra: Sequence[str] = (),
     ready_path: str = "/",
     ready_timeout: float = 60.0,
+    reuseport: bool = False,
 ) -> Iterator[tuple[Group, str]]:
-    """Serve `target` with uvicorn on a free 127.0.0.1 port; yields (group, base_url); killed on exit."""
+    """Serve `target` on a free 127.0.0.1 port; yields (group, base_url); killed on exit. `uvicorn --workers N`,
+    or with `reuseport` N single-worker uvicorns on SO_REUSEPORT sockets of one port (bench/reuseport.py)."""
     port = free_port()
-    argv = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        target,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--no-access-log",
-        "--log-level",
-        "warning",
-        *(["--factory"] if factory else []),
-        *extra,
-    ]
-    group = Group(
-        argv, name=f"uvicorn {target} x{workers}", env=env, cwd=Path(__file__).resolve().parent.parent, log=log
-    )
+    common = ["--no-access-log", "--log-level", "warning", *(["--factory"] if factory else []), *extra]
+    if reuseport:
+        argv = [sys.executable, "-m", "bench.reuseport", "--processes", str(workers), "--port", str(port), "--",
+                target, *common]  # fmt: skip
+        name = f"uvicorn {target} reuseport x{workers}"
+    else:
+        argv = [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port),
+                "--workers", str(workers), *common]  # fmt: skip
+        name = f"uvicorn {target} x{workers}"
+    group = Group(argv, name=name, env=env, cwd=Path(__file__).resolve().parent.parent, log=log)
     try:
         base = f"http://127.0.0.1:{port}"
         wait_http(base + ready_path, group, timeout=ready_timeout)
@@ -235,28 +227,23 @@ def uvicorn(
 
 
 @contextlib.contextmanager
-def uvicorn_reuseport(
-    target: str,
-    *,
-    processes: int,
-    env: dict[str, str],
-    log: Path,
-    factory: bool = False,
-    extra: Sequence[str] = (),
-    ready_path: str = "/",
-    ready_timeout: float = 60.0,
-) -> Iterator[tuple[Group, str]]:
-    """`processes` single-worker uvicorns on SO_REUSEPORT sockets of one port (bench/reuseport.py)."""
+def redis_server(log: Path, timeout: float = 10.0) -> Iterator[tuple[Group, str]]:
+    """A private, memory-only redis-server on a free 127.0.0.1 port; yields (group, redis URL); killed on exit."""
     port = free_port()
-    argv = [
-        sys.executable, "-m", "bench.reuseport", "--processes", str(processes), "--port", str(port), "--",
-        target, "--no-access-log", "--log-level", "warning", *(["--factory"] if factory else []), *extra,
-    ]  # fmt: skip
-    group = Group(argv, name=f"uvicorn {target} reuseport x{processes}", env=env,
-                  cwd=Path(__file__).resolve().parent.parent, log=log)  # fmt: skip
+    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    group = Group(argv, name=f"redis-server :{port}", log=log)
     try:
-        base = f"http://127.0.0.1:{port}"
-        wait_http(base + ready_path, group, timeout=ready_timeout)
-        yield group, base
+        deadline = time.monotonic() + timeout
+        while True:
+            if not group.alive():
+                raise RuntimeError(f"redis-server exited with {group.proc.returncode}:\n{group.tail()}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1.0) as s:
+                s.sendall(b"PING\r\n")
+                if s.recv(16).startswith(b"+PONG"):
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not answer on port {port} within {timeout:.0f} s")
+            time.sleep(0.05)
+        yield group, f"redis://127.0.0.1:{port}/0"
     finally:
         group.stop()

@@ -1,8 +1,7 @@
-"""Fallback load generator when wrk is missing: N keep-alive HTTP/1.1 connections on raw asyncio streams.
+"""Fallback load generator when wrk is missing: N keep-alive HTTP/1.1 connections on raw asyncio streams."""
 
-Far slower than wrk per request (it is Python), so on a small machine it competes with the server for
-CPU and understates throughput; results carry a note saying so. Produces a `WrkResult` like bench.wrk.
-"""
+# Far slower than wrk per request (it is Python), so on a small machine it competes with the server for
+# CPU and understates throughput; results carry a note saying so. Produces a `WrkResult` like bench.wrk.
 
 from __future__ import annotations
 

@@ -1,13 +1,12 @@
-"""Serve one app with N single-worker uvicorns, each on its own SO_REUSEPORT socket bound to the same port.
+"""Serve one app with N single-worker uvicorns, each on its own SO_REUSEPORT socket bound to the same port."""
 
-    python -m bench.reuseport --processes 2 --port 8000 -- grid_mgmt.app:create_app --factory …
-
-`uvicorn --workers N` shares one listening socket: whichever worker wakes first accepts, so a burst of new
-connections can land unevenly (the benchmark saw 46/18 of 64). With one SO_REUSEPORT socket per process the
-kernel spreads new connections over the sockets by a hash of the address pair. The launcher stays in the
-foreground in the same process group as the servers (so killing the group stops everything) and exits
-when any server exits.
-"""
+#     python -m bench.reuseport --processes 2 --port 8000 -- grid_mgmt.app:create_app --factory …
+#
+# `uvicorn --workers N` shares one listening socket: whichever worker wakes first accepts, so a burst of new
+# connections can land unevenly (the benchmark saw 46/18 of 64). With one SO_REUSEPORT socket per process the
+# kernel spreads new connections over the sockets by a hash of the address pair. The launcher stays in the
+# foreground in the same process group as the servers (so killing the group stops everything) and exits
+# when any server exits.
 
 from __future__ import annotations
 
@@ -46,8 +45,12 @@ def main(argv: list[str] | None = None) -> int:
             if c.poll() is None:
                 c.terminate()
 
-    signal.signal(signal.SIGTERM, lambda *a: (stop(), sys.exit(0)))
-    signal.signal(signal.SIGINT, lambda *a: (stop(), sys.exit(0)))
+    def stop_and_exit(*_: object) -> None:
+        stop()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop_and_exit)
+    signal.signal(signal.SIGINT, stop_and_exit)
     for s in socks:
         cmd = [sys.executable, "-m", "uvicorn", *rest, "--fd", str(s.fileno())]
         children.append(subprocess.Popen(cmd, pass_fds=(s.fileno(),)))

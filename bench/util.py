@@ -20,6 +20,34 @@ RESULTS = BENCH_DIR / "results"
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 180)
 
 
+def slug(label: str) -> str:
+    """A label as a file-name part: "intake, 2 procs" → "intake-2-procs"."""
+    return re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
+
+
+async def fetchval(dsn: str, sql: str, *args: Any) -> Any:
+    """One value from the database on a connection of its own."""
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetchval(sql, *args)
+    finally:
+        await conn.close()
+
+
+def app_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
+    """The environment of an app process (API or worker) against the bench database and `redis_url`."""
+    return {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "GRID_DATABASE_URL": database_url,
+        "GRID_REDIS_URL": redis_url,
+        "GRID_DEBUG": "0",
+        **extra,
+    }
+
+
 def sqlalchemy_url(url: str) -> str:
     """Any postgres URL → the SQLAlchemy asyncpg form the app and Alembic use."""
     for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):

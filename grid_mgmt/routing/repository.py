@@ -33,9 +33,13 @@ WITH c AS (
                round(ST_Distance(p.geom::geography, c.geom::geography)::numeric, 1)::float8, NULL::boolean
         FROM c, k, pipeline p
         WHERE k.subsurface AND p.kind = ANY(k.pipeline_kinds)
+          -- the geometry index narrows to a box a little larger than the radius (long pipes have big boxes,
+          -- which makes a geography KNN scan slow); the geodesic test and order are exact
+          AND p.geom && ST_Expand(c.geom, :radius * 1.02 / (111320 * cos(radians(ST_Y(c.geom)))),
+                                  :radius * 1.02 / 110540.0)
           AND ST_DWithin(p.geom::geography, c.geom::geography, :radius)
           AND coalesce(p.maintainer_unit_code, p.owner_unit_code) IS NOT NULL
-        ORDER BY p.geom::geography <-> c.geom::geography
+        ORDER BY ST_Distance(p.geom::geography, c.geom::geography)
         LIMIT 1
     ) pipe
     UNION ALL

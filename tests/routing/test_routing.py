@@ -145,3 +145,27 @@ async def test_routing_twice_has_one_effect(
     await drain()
     actions = await _timeline_actions(pg, case["id"])
     assert [a for a, _ in actions] == ["report", "register", "dispatch"]
+
+
+async def test_routing_queries_use_their_spatial_indexes(pg: asyncpg.Connection) -> None:
+    """The duplicate search reads (class, geography); the pipeline search a spatial index of the pipelines."""
+    import re
+
+    from grid_mgmt.routing import repository as repo
+
+    case_id = await pg.fetchval(  # a subsurface report with a duplicate radius (the burst main above made one)
+        "SELECT c.id FROM cases c JOIN category k ON k.code = c.category_code"
+        " WHERE k.subsurface AND k.duplicate_radius_m > 0 AND k.duplicate_window_min > 0 ORDER BY c.id LIMIT 1"
+    )
+    assert case_id is not None
+    await pg.execute("SET enable_seqscan = off")  # a small test table must not hide a missing index
+    try:
+        for sql, index in (
+            (repo._DUPLICATE.text, "ix_cases_category_geog"),
+            (repo._CANDIDATES.text, "_pipeline_geo"),
+        ):
+            q = re.sub(r"(?<!:):(id|case_id|radius)\b", lambda m: "30" if m.group(1) == "radius" else "$1", sql)
+            plan = "\n".join(r[0] for r in await pg.fetch("EXPLAIN " + q, case_id))
+            assert index in plan, plan
+    finally:
+        await pg.execute("RESET enable_seqscan")

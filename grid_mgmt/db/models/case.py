@@ -69,6 +69,8 @@ class Case(Base):
         Index("ix_cases_checker", "checker_id", postgresql_where=text("checker_id IS NOT NULL")),
         Index("ix_cases_component", "component_code", postgresql_where=text("component_code IS NOT NULL")),
         Index("ix_cases_status_geom", "status", "geom", postgresql_using="gist"),
+        Index("ix_cases_category_geog", "category_code", text("(geom::geography)"), postgresql_using="gist"),
+        Index("ix_cases_duplicate_of", "duplicate_of", postgresql_where=text("duplicate_of IS NOT NULL")),
         Index("ix_cases_unrouted", "received_at", postgresql_where=text("routed_at IS NULL AND status = 'reported'")),
         Index(
             "ix_cases_overdue_due",

@@ -119,6 +119,13 @@ def upgrade() -> None:
         unique=False,
         postgresql_where=sa.text("deadline IS NOT NULL AND paused_at IS NULL AND overdue_round < deadline_round"),
     )
+    # duplicates: same class near a point (the class first, then the geography; btree_gist)
+    op.create_index(
+        "ix_cases_category_geog", "cases", ["category_code", sa.text("(geom::geography)")], postgresql_using="gist"
+    )
+    op.create_index(
+        "ix_cases_duplicate_of", "cases", ["duplicate_of"], postgresql_where=sa.text("duplicate_of IS NOT NULL")
+    )
     op.create_index("ix_cases_status_geom", "cases", ["status", "geom"], unique=False, postgresql_using="gist")
     op.create_index(
         "ix_cases_unrouted",
@@ -147,6 +154,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_cases_duplicate_of", table_name="cases")
+    op.drop_index("ix_cases_category_geog", table_name="cases")
     op.drop_constraint("uq_attachment_case_kind_sha256", "attachment", type_="unique")
     op.execute("UPDATE cases SET status = 'cancelled' WHERE status = 'merged'")
     op.drop_constraint(op.f("ck_cases_status"), "cases", type_="check")

@@ -18,7 +18,7 @@ from grid_mgmt.cases import repository as repo
 from grid_mgmt.cases.schemas import ActionPayload, CaseRead, TimelineRead
 from grid_mgmt.lib.auth import Principal
 from grid_mgmt.lib.errors import Conflict, DomainError, InvalidInput, NotFound
-from grid_mgmt.lib.jobs import JobBuffer, enqueue
+from grid_mgmt.lib.jobs import committed, enqueue
 from grid_mgmt.notify.service import announce
 from grid_mgmt.settings import get_settings
 from grid_mgmt.sla import deadlines
@@ -171,11 +171,7 @@ class CaseService:
     async def apply(self, case_id: int, action: str, principal: Principal, payload: ActionPayload) -> CaseRead:
         """Take `action` on the case as `principal`: 404 outside scope, 403 wrong role, 409 illegal or stale,
         422 missing proof (unit, photos, reason). One transaction; jobs leave after the commit."""
-        with JobBuffer.collect() as jobs:
-            async with self.engine.begin() as conn:
-                updated = await apply_in(conn, case_id, action, principal, payload)
-            await jobs.flush(self.arq)
-        return updated
+        return await committed(self.engine, self.arq, lambda conn: apply_in(conn, case_id, action, principal, payload))
 
 
 async def apply_in(

@@ -15,6 +15,7 @@ from grid_mgmt.intake.schemas import MAX_BATCH, AttachmentRead, BatchIn, BatchRe
 from grid_mgmt.intake.service import IntakeService
 from grid_mgmt.lib.auth import authenticated, current, requires
 from grid_mgmt.lib.deps import DB, AppSettings
+from grid_mgmt.lib.files import stored_file
 from grid_mgmt.lib.openapi import responses
 from grid_mgmt.lib.schemas import ErrorRead
 from grid_mgmt.settings import get_settings
@@ -161,14 +162,4 @@ class AttachmentController(Controller):
         attachment_id: Annotated[int, ATTACHMENT_ID],
     ) -> File:
         path, content_type, sha256 = await _service(request, db, settings).content(current(request), attachment_id)
-        return File(
-            path=path,
-            media_type=content_type,
-            content_disposition_type="inline",
-            filename=path.rsplit("/", 1)[-1],
-            headers={
-                "ETag": f'"{sha256}"',
-                "Cache-Control": "private, max-age=31536000, immutable",
-                "X-Content-Type-Options": "nosniff",
-            },
-        )
+        return stored_file(path, content_type, path.rsplit("/", 1)[-1], sha256)

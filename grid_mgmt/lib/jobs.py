@@ -13,19 +13,21 @@ import datetime as dt
 import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from arq.connections import ArqRedis
 from arq.constants import default_queue_name, expires_extra_ms, job_key_prefix, result_key_prefix
 from arq.jobs import serialize_job
 from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from grid_mgmt.lib.jobcodec import serialize
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -135,6 +137,17 @@ def publish_after_commit(channel: str, body: bytes) -> None:
     if buffer is None:
         raise RuntimeError("publish_after_commit() outside JobBuffer.collect(): messages must wait for a commit")
     buffer.messages.append((channel, body))
+
+
+async def committed(
+    engine: AsyncEngine, redis: ArqRedis | Redis | None, work: Callable[[AsyncConnection], Awaitable[T]]
+) -> T:
+    """Run `work` in one transaction; the jobs and messages it buffered leave after the commit (none on error)."""
+    with JobBuffer.collect() as jobs:
+        async with engine.begin() as conn:
+            result = await work(conn)
+        await jobs.flush(redis)
+    return result
 
 
 def job_queue(redis_url: str) -> ArqRedis:

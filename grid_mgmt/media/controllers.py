@@ -10,6 +10,7 @@ from litestar.response import File
 
 from grid_mgmt.lib.auth import authenticated, current
 from grid_mgmt.lib.deps import DB, AppSettings
+from grid_mgmt.lib.files import stored_file
 from grid_mgmt.lib.openapi import responses
 from grid_mgmt.media import service
 
@@ -41,14 +42,4 @@ class ThumbnailController(Controller):
         attachment_id: Annotated[int, ATTACHMENT_ID],
     ) -> File:
         path, sha256 = await service.thumbnail(db, settings, current(request), attachment_id)
-        return File(
-            path=path,
-            media_type="image/jpeg",
-            content_disposition_type="inline",
-            filename=f"{attachment_id}-thumb.jpg",
-            headers={
-                "ETag": f'"{sha256}"',
-                "Cache-Control": "private, max-age=31536000, immutable",
-                "X-Content-Type-Options": "nosniff",
-            },
-        )
+        return stored_file(path, "image/jpeg", f"{attachment_id}-thumb.jpg", sha256)

@@ -23,7 +23,7 @@ from grid_mgmt.cases.schemas import ActionPayload, DispatchPayload, MergePayload
 from grid_mgmt.cases.service import CaseService, apply_in
 from grid_mgmt.lib.auth import SYSTEM, Principal
 from grid_mgmt.lib.errors import InvalidInput, NotFound
-from grid_mgmt.lib.jobs import JobBuffer, enqueue
+from grid_mgmt.lib.jobs import JobBuffer, committed, enqueue
 from grid_mgmt.lib.pagination import decode_cursor, encode_cursor
 from grid_mgmt.notify.service import announce
 from grid_mgmt.routing import repository as repo
@@ -62,11 +62,7 @@ def explain(c: CandidateRead) -> str:
 
 async def route_case(engine: AsyncEngine, settings: Settings, case_id: int, arq: Any = None) -> str:
     """Route one case (idempotent); returns what happened: merged, dispatched, suggested, unroutable, skipped."""
-    with JobBuffer.collect() as jobs:
-        async with engine.begin() as conn:
-            outcome = await _route_locked(conn, settings, case_id)
-        await jobs.flush(arq)
-    return outcome
+    return await committed(engine, arq, lambda conn: _route_locked(conn, settings, case_id))
 
 
 async def _route_locked(conn: AsyncConnection, settings: Settings, case_id: int) -> str:

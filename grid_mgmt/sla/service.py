@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from grid_mgmt.cases.service import append_system_activity, enqueue_check
-from grid_mgmt.lib.jobs import JobBuffer
+from grid_mgmt.lib.jobs import JobBuffer, committed
 from grid_mgmt.notify.service import announce
 
 log = logging.getLogger(__name__)
@@ -33,11 +33,7 @@ FOR UPDATE OF c
 
 async def check_deadline(engine: AsyncEngine, case_id: int, deadline_round: int, arq: Any = None) -> str:
     """Flag the warning and/or the overdue step of `deadline_round` when due; returns what it did."""
-    with JobBuffer.collect() as jobs:
-        async with engine.begin() as conn:
-            outcome = await _check_locked(conn, case_id, deadline_round)
-        await jobs.flush(arq)
-    return outcome
+    return await committed(engine, arq, lambda conn: _check_locked(conn, case_id, deadline_round))
 
 
 async def _check_locked(conn: AsyncConnection, case_id: int, deadline_round: int) -> str:

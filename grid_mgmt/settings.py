@@ -185,6 +185,9 @@ class Settings:
     events_keepalive_s: float = field(default_factory=lambda: _env_float("EVENTS_KEEPALIVE_S", 15.0))
     """Seconds between keep-alive comments on an idle /api/v1/events stream (keeps proxies from closing it)."""
 
+    outbox_retention_days: int = field(default_factory=lambda: _env_int("OUTBOX_RETENTION_DAYS", 30))
+    """Delivered or given-up notifications are deleted this many days later (the live stream replays an hour)."""
+
     @property
     def asyncpg_dsn(self) -> str:
         """The database URL in the form asyncpg and psql accept."""

@@ -27,4 +27,14 @@ async def sweep(ctx: dict[str, Any]) -> int:
 
 
 FUNCTIONS: list[Function] = [func(deliver, name=service.JOB)]
-CRON: list[CronJob] = [cron(sweep, name="notify.sweep", second=17, run_at_startup=False, unique=True)]
+
+
+async def purge(ctx: dict[str, Any]) -> int:
+    """notify.purge: finished notifications past GRID_OUTBOX_RETENTION_DAYS go (nightly, 03:40 Asia/Shanghai)."""
+    return await service.purge_finished(ctx["engine"], ctx["settings"].outbox_retention_days)
+
+
+CRON: list[CronJob] = [
+    cron(sweep, name="notify.sweep", second=17, run_at_startup=False, unique=True),
+    cron(purge, name="notify.purge", hour={19}, minute={40}, second=0, unique=True, timeout=600),
+]

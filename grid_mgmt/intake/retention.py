@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-BATCH = 10_000
-"""Rows deleted per statement and transaction: short locks, short WAL bursts, no long-running transaction."""
+from grid_mgmt.lib.retention import BATCH, purge_before
 
 _PURGE = text("""
 DELETE FROM idempotency_key k
@@ -23,13 +20,4 @@ async def purge_idempotency(engine: AsyncEngine, older_than_days: int, *, batch:
     A request resent after that long is filed again instead of replayed: the retention has to outlast the time a
     phone may stay offline between sending a request and hearing the answer.
     """
-    if older_than_days < 1:
-        raise ValueError(f"older_than_days must be at least 1, not {older_than_days}")
-    cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=older_than_days)  # fixed once: the loop ends
-    total = 0
-    while True:
-        async with engine.begin() as conn:
-            deleted = (await conn.execute(_PURGE, {"cutoff": cutoff, "batch": batch})).rowcount
-        total += deleted
-        if deleted < batch:
-            return total
+    return await purge_before(engine, _PURGE, older_than_days, batch=batch)

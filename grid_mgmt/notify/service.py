@@ -27,12 +27,14 @@ import httpx
 import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from grid_mgmt.lib.auth import CENTRE_ROLES, Principal
 from grid_mgmt.lib.errors import Conflict, InvalidInput, NotFound
 from grid_mgmt.lib.jobs import JobBuffer, enqueue, publish_after_commit
 from grid_mgmt.lib.pagination import check_limit, decode_cursor, encode_cursor
+from grid_mgmt.lib.retention import purge_before
 from grid_mgmt.lib.schemas import ItemPage
 from grid_mgmt.notify import repository as repo
 from grid_mgmt.notify.schemas import OutboxRead
@@ -357,3 +359,15 @@ async def event_stream(
     finally:
         with anyio.CancelScope(shield=True):  # runs while the client's disconnect cancels the response
             await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+
+_PURGE = text("""
+DELETE FROM outbox o
+USING (SELECT id FROM outbox WHERE delivered_at < :cutoff OR failed_at < :cutoff LIMIT :batch) old
+WHERE o.id = old.id
+""")
+
+
+async def purge_finished(engine: AsyncEngine, older_than_days: int) -> int:
+    """Delete notifications delivered or given up more than `older_than_days` ago (the nightly notify.purge)."""
+    return await purge_before(engine, _PURGE, older_than_days)

@@ -14,7 +14,7 @@ from grid_mgmt.notify import service
 async def deliver(ctx: dict[str, Any], outbox_id: int) -> str:
     """notify.deliver: one attempt; a failure buffers its own deferred retry, sent once the attempt is recorded."""
     with JobBuffer.collect() as jobs:
-        outcome = await service.deliver(ctx["engine"], ctx["redis"], ctx["settings"], outbox_id)
+        outcome = await service.deliver(ctx["engine"], ctx["settings"], outbox_id)
         await jobs.flush(ctx["redis"])
     return outcome
 

@@ -309,12 +309,12 @@ async def _plan(
     minutes_used = int((now - case.stage_started_at).total_seconds() // 60) if case.stage_started_at else None
     clock = rule.clock
     settings = get_settings()
-    cal = await calendar_on(conn, settings)
     current = deadlines.Clocked(case.deadline, case.warn_at, case.paused_at, case.deadline_round)
     if clock == lc.Clock.START:
         limits = await repo.time_limits(conn, case.category_code)
         limit = deadlines.limit_of(limits, rule.stage, case.urgency)
         sets.update(stage=str(rule.stage), stage_started_at=now)
+        cal = await calendar_on(conn, settings)
         sets.update(deadlines.start(now, limit, cal, settings.deadline_warn_share, current))
     elif clock == lc.Clock.STOP:
         sets["stage"] = None
@@ -330,7 +330,7 @@ async def _plan(
                 raise Conflict("there is no postponement request to approve")
             extra_minutes = int(asked["minutes"])
             extra["minutes"] = extra_minutes
-        sets.update(deadlines.resume(now, limit, cal, current, extra_minutes))
+        sets.update(deadlines.resume(now, limit, await calendar_on(conn, settings), current, extra_minutes))
     if "deadline_round" in sets:
         check_at = deadlines.first_check(sets)
         if check_at is not None:

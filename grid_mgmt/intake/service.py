@@ -2,8 +2,9 @@
 
 The report path is the hot path. Per report it costs: the grid lookup in the process's index (no database while
 the index is fresh), one statement for everything the database must say first (class, component or snap
-candidate, stored response), `open_case` (the case row, its number, the first timeline row, the routing job), one
-read of the new case for the response, one insert of the idempotency record, the commit, and one Redis call.
+candidate, stored response), `open_case` (the case row, its number, the first timeline row and the new case read
+back, in one statement; the routing and deadline jobs buffered), one insert of the idempotency record, the commit,
+and one Redis call for the buffered jobs.
 Checks that need no database run before any connection is taken.
 """
 

@@ -111,9 +111,10 @@ def backoff(base_s: float, attempts: int) -> float:
 
 
 async def deliver(
-    engine: AsyncEngine, redis: Redis, settings: Settings, outbox_id: int, *, http: httpx.AsyncClient | None = None
+    engine: AsyncEngine, settings: Settings, outbox_id: int, *, http: httpx.AsyncClient | None = None
 ) -> str:
-    """One delivery attempt of an outbox row (the `notify.deliver` job); safe to run twice or concurrently.
+    """One delivery attempt of a webhook row (the `notify.deliver` job); safe to run twice or concurrently.
+    (Event rows are published by `announce`'s flush and recorded delivered: a job finds them `done`.)
 
     Returns `delivered`, `retry` (a deferred job is buffered: run inside `JobBuffer.collect()`), `failed` (given
     up), `done` (already delivered or given up), `busy` (leased by another attempt or not due), `missing`, or
@@ -128,10 +129,7 @@ async def deliver(
         async with engine.begin() as conn:
             await repo.give_up(conn, claim.id, claim.attempts, "attempts did not finish (worker stopped)")
         return "failed"
-    if claim.target_url is None:
-        error = await _publish(redis, claim)
-    else:
-        error = await _post(claim, settings, http)
+    error = await _post(claim, settings, http)
     async with engine.begin() as conn:
         if error is None:
             return "delivered" if await repo.record_success(conn, claim.id, claim.attempts) else "superseded"
@@ -151,14 +149,6 @@ async def deliver(
 
 def _message(claim: repo.Claim) -> bytes:
     return msgspec.json.encode({**claim.payload, "id": claim.id})
-
-
-async def _publish(redis: Redis, claim: repo.Claim) -> str | None:
-    try:
-        await redis.publish(CHANNEL, _message(claim))
-    except (RedisError, OSError) as exc:
-        return f"publish: {type(exc).__name__}: {exc}"[:500]
-    return None
 
 
 @functools.cache

@@ -188,10 +188,10 @@ async def _settle_rows(pg: asyncpg.Connection, cases: Cases) -> AsyncIterator[No
     )
 
 
-async def deliver_once(engine: AsyncEngine, redis: Redis, settings: Settings, outbox_id: int) -> str:
+async def deliver_once(engine: AsyncEngine, settings: Settings, outbox_id: int) -> str:
     """One attempt as the job runs it, dropping the deferred retry (tests loop themselves)."""
     with JobBuffer.collect() as jobs:
-        outcome = await service.deliver(engine, redis, settings, outbox_id)
+        outcome = await service.deliver(engine, settings, outbox_id)
         jobs.discard()
     return outcome
 

@@ -138,9 +138,9 @@ async def test_the_same_job_twice_has_one_effect(
     # and twice at the same moment, then once more, directly
     ids, _ = await announce(topic="case.dispatched", case_id=cases.home, unit_code=hook.unit_code)
     second = await webhook_of(pg, ids)
-    outcomes = await asyncio.gather(*(deliver_once(engine, redis, settings, second) for _ in range(2)))
+    outcomes = await asyncio.gather(*(deliver_once(engine, settings, second) for _ in range(2)))
     assert sorted(outcomes) in (["busy", "delivered"], ["delivered", "done"])  # "done": the first already finished
-    assert await deliver_once(engine, redis, settings, second) == "done"
+    assert await deliver_once(engine, settings, second) == "done"
     assert len(hook.receiver.hits) == 2
     assert (await row(pg, second))["attempts"] == 1
 
@@ -156,9 +156,9 @@ async def test_given_up_after_the_limit_shown_and_retried(
     outcomes = []
     for _ in range(3):
         await pg.execute("UPDATE outbox SET next_attempt_at = now() WHERE id = $1", webhook_id)
-        outcomes.append(await deliver_once(engine, redis, limited, webhook_id))
+        outcomes.append(await deliver_once(engine, limited, webhook_id))
     assert outcomes == ["retry", "retry", "failed"]
-    assert await deliver_once(engine, redis, limited, webhook_id) == "done"
+    assert await deliver_once(engine, limited, webhook_id) == "done"
     stored = await row(pg, webhook_id)
     assert stored["failed_at"] is not None and stored["delivered_at"] is None and stored["attempts"] == 3
     assert len(hook.receiver.hits) == 3
@@ -189,7 +189,7 @@ async def test_given_up_after_the_limit_shown_and_retried(
     assert (await client.post(f"/api/v1/outbox/{webhook_id}/retry", headers=admin)).status_code == 409
     assert (await client.post("/api/v1/outbox/999999999/retry", headers=admin)).status_code == 404
     hook.receiver.script = []
-    assert await deliver_once(engine, redis, limited, webhook_id) == "delivered"
+    assert await deliver_once(engine, limited, webhook_id) == "delivered"
 
 
 async def test_outbox_pages_by_cursor(
@@ -221,7 +221,7 @@ async def test_events_are_published_to_redis(
     try:
         ids, jobs = await announce(topic="case.closed", case_id=cases.home, payload={"note": "done"})
         assert await jobs.flush(redis) == 0  # no job: the event goes out with the flush itself
-        assert await deliver_once(engine, redis, settings, ids[0]) == "done"  # nothing left for a worker
+        assert await deliver_once(engine, settings, ids[0]) == "done"  # nothing left for a worker
         message = None
         for _ in range(50):
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1)

@@ -18,7 +18,7 @@ from grid_mgmt.accounts.principals import PrincipalCache
 from grid_mgmt.accounts.tokens import AccessClaims, TokenCodec, TokenError
 from grid_mgmt.lib.auth import Principal
 
-PUBLIC_PREFIXES = ("/health", "/docs", "/api/v1/auth/login", "/api/v1/auth/refresh")
+PUBLIC_PREFIXES = ("/health", "/docs", "/api/v1/auth/login", "/api/v1/auth/refresh", "/api/v1/public/", "/open311/")
 """Paths that never look at the Authorization header (/docs covers /docs-assets)."""
 
 STATE_KEY = "authenticator"

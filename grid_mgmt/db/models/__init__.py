@@ -6,6 +6,7 @@ from grid_mgmt.db.models.category import Category
 from grid_mgmt.db.models.city import DutyGrid, DutyGridGrid, DutyGridWorker, Grid, Region
 from grid_mgmt.db.models.component import Component, Pipeline
 from grid_mgmt.db.models.patrol import CheckIn, Patrol, PatrolPoint
+from grid_mgmt.db.models.public import CaseContact, Open311Key, PublicReport
 from grid_mgmt.db.models.unit import Unit
 from grid_mgmt.db.models.user import User
 from grid_mgmt.db.models.work import CalendarDay, Outbox, RoutingRule
@@ -15,6 +16,7 @@ __all__ = [
     "CalendarDay",
     "Case",
     "CaseActivity",
+    "CaseContact",
     "Category",
     "CheckIn",
     "Component",
@@ -23,10 +25,12 @@ __all__ = [
     "DutyGridWorker",
     "Grid",
     "IdempotencyKey",
+    "Open311Key",
     "Outbox",
     "Patrol",
     "PatrolPoint",
     "Pipeline",
+    "PublicReport",
     "RefreshToken",
     "Region",
     "RoutingRule",

@@ -40,6 +40,7 @@ class Role(StrEnum):
     SUPERVISOR = "supervisor"
     ADMIN = "admin"
     SYSTEM = "system"  # workers and sweeps
+    CITIZEN = "citizen"  # the holder of a public report's token (grid_mgmt/public): may only ask to reopen it
 
 
 class Clock(StrEnum):
@@ -288,7 +289,7 @@ TABLE: dict[tuple[Status, str], Rule] = {
     ),
     (S.CLOSED, "reopen"): _r(
         S.REGISTERED,
-        {R.LEADER, R.SUPERVISOR},
+        {R.LEADER, R.SUPERVISOR, R.CITIZEN},  # the citizen within GRID_PUBLIC_REOPEN_DAYS (public/followup.py)
         stage=Stage.DISPATCH,
         clock=Clock.START,
         unstamp=("closed_at", "checked_at", "handled_at", "acknowledged_at", "dispatched_at"),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -12,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grid_mgmt.cases.schemas import ActivityRead, CaseRead
 from grid_mgmt.lib.auth import CENTRE_ROLES, Principal
+from grid_mgmt.lib.sql import statement
 
 CASE_COLUMNS = """
 c.id, c.case_no, c.source, c.status, c.version, c.stage, c.category_code, cat.name AS category_name,
@@ -143,20 +146,108 @@ async def last_payload(conn: AsyncConnection, case_id: int, action: str) -> dict
     return dict(value) if value is not None else None
 
 
-_LIMITS: dict[str, tuple[float, dict[str, Any]]] = {}
-LIMITS_CACHE_S = 30.0
-"""How long a process reuses a class's time limits (the dictionary changes by import, rarely)."""
+@dataclass(frozen=True, slots=True)
+class ClassFacts:
+    """What filing a case needs of its class."""
+
+    code: str
+    kind: str
+    name: str
+    active: bool
+    time_limits: dict[str, Any]
+
+
+CLASSES_CACHE_S = 30.0
+"""How long a process reuses the class dictionary (it changes by import, rarely)."""
+_CLASSES: list[Any] = [0.0, {}]  # [expires (monotonic), code → ClassFacts]
+
+
+async def class_facts(conn: AsyncConnection, category_code: str) -> ClassFacts | None:
+    """A class of the dictionary (None when unknown); the whole dictionary is read at once and kept per process
+    for CLASSES_CACHE_S, so a report of a known class costs no query."""
+    if _CLASSES[0] <= time.monotonic():
+        rows = (await conn.execute(text("SELECT code, kind, name, active, time_limits FROM category"))).all()
+        facts = {r.code: ClassFacts(r.code, r.kind, r.name, bool(r.active), dict(r.time_limits or {})) for r in rows}
+        _CLASSES[:] = [time.monotonic() + CLASSES_CACHE_S, facts]
+    found: ClassFacts | None = _CLASSES[1].get(category_code)
+    return found
+
+
+def forget_classes() -> None:
+    """Drop the cached dictionary (after an import or an edit in this process)."""
+    _CLASSES[0] = 0.0
 
 
 async def time_limits(conn: AsyncConnection, category_code: str) -> dict[str, Any]:
-    """The class's limits per stage × urgency (cached per process for LIMITS_CACHE_S)."""
-    hit = _LIMITS.get(category_code)
-    if hit is not None and hit[0] > time.monotonic():
-        return hit[1]
-    value = await conn.scalar(text("SELECT time_limits FROM category WHERE code = :c"), {"c": category_code})
-    limits = dict(value or {})
-    _LIMITS[category_code] = (time.monotonic() + LIMITS_CACHE_S, limits)
-    return limits
+    """The class's limits per stage × urgency (from the cached dictionary)."""
+    found = await class_facts(conn, category_code)
+    return found.time_limits if found is not None else {}
+
+
+class IdBlocks:
+    """Case ids and case-number serials taken from their sequences a block at a time, so that a new case is
+    known in full before it is written (the report's answer and its idempotency record go in the insert)."""
+
+    def __init__(self, size: int = 32):
+        self.size = size
+        self._free: list[tuple[int, int]] = []
+        self._lock = asyncio.Lock()
+
+    async def take(self, raw: Any) -> tuple[int, int]:
+        """(id, serial) on the asyncpg connection `raw` (autocommit: a sequence is never rolled back anyway)."""
+        if not self._free:
+            async with self._lock:
+                if not self._free:
+                    rows = await raw.fetch(_TAKE_IDS, self.size)
+                    self._free = [(int(r[0]), int(r[1])) for r in reversed(rows)]
+        return self._free.pop()
+
+
+_TAKE_IDS = """
+SELECT nextval(pg_get_serial_sequence('cases', 'id')), nextval('case_no_seq') FROM generate_series(1, $1)
+ORDER BY 1
+"""
+CASE_IDS = IdBlocks()
+"""The process's blocks of case ids."""
+
+_NEW_CASE = """
+c AS (
+    INSERT INTO cases (id, case_no, source, category_code, urgency, description, geom, input_crs, accuracy_m,
+        address, grid_code, community_code, street_code, district_code, component_code, reporter_id, captured_at,
+        received_at, status, stage, deadline, warn_at, deadline_round, stage_started_at, flags, updated_at)
+    SELECT :id, :case_no, :source, :category_code, :urgency, :description, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326),
+        :input_crs, :accuracy_m, :address, :grid_code, :community_code, :street_code, :district_code,
+        :component_code, :reporter_id, :captured_at, :received_at, :status, :stage, :deadline, :warn_at,
+        :deadline_round, :stage_started_at, :flags, :updated_at
+    {guard}
+    RETURNING id
+), a AS (
+    INSERT INTO case_activity (case_id, seq, action, from_status, to_status, actor_id, actor_role, payload, at)
+    SELECT c.id, 1, 'report', NULL, :status, :reporter_id, :actor_role, CAST(:payload AS jsonb), :received_at FROM c
+)
+SELECT count(*) FROM c
+"""
+INSERT_CASE = statement("WITH " + _NEW_CASE.format(guard=""))
+"""A new case and its first timeline row (values from `cases.service.plan_case`)."""
+INSERT_CASE_ONCE = statement(
+    """
+WITH k AS (
+    INSERT INTO idempotency_key (user_id, key, request_hash, status_code, body)
+    VALUES (:key_user, :key, :request_hash, 201, :body)
+    ON CONFLICT (user_id, key) DO NOTHING
+    RETURNING 1
+), """
+    + _NEW_CASE.format(guard="WHERE EXISTS (SELECT FROM k)")
+)
+"""The same with the answer stored under the caller's idempotency key, all in one autocommitted statement: 0 rows
+when the key was already used (ON CONFLICT waits for a concurrent holder of the key to finish first)."""
+
+
+async def insert_case(raw: Any, values: dict[str, Any]) -> bool:
+    """Write a planned case on the asyncpg connection `raw` — with its idempotency record when `values` carry a
+    `key` — as one statement; False when the key was used before and nothing was written."""
+    stmt = INSERT_CASE_ONCE if values.get("key") is not None else INSERT_CASE
+    return bool(await raw.fetchval(stmt.positional, *stmt.args(values)))
 
 
 async def unit_parent_chain(conn: AsyncConnection, unit_code: str) -> tuple[bool, list[str]]:

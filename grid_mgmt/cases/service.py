@@ -10,7 +10,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from grid_mgmt.cases import lifecycle as lc
@@ -76,64 +75,75 @@ class NewCase:
     """The class's limits when the caller already read them (saves a query)."""
 
 
-_OPEN_CASE = text(
-    """
-WITH c AS (
-    INSERT INTO cases (case_no, source, category_code, urgency, description, geom, input_crs, accuracy_m, address,
-        grid_code, community_code, street_code, district_code, component_code, reporter_id, captured_at,
-        received_at, status, stage, deadline, warn_at, deadline_round, stage_started_at, flags, updated_at)
-    VALUES (:day || lpad((nextval('case_no_seq') % 1000000)::text, 6, '0'), :source, :category_code, :urgency,
-        :description, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :input_crs, :accuracy_m, :address, :grid_code,
-        :community_code, :street_code, :district_code, :component_code, :reporter_id, :captured_at, :now, :status,
-        :stage, :deadline, :warn_at, 1, :now, :flags, :now)
-    RETURNING *
-), a AS (
-    INSERT INTO case_activity (case_id, seq, action, from_status, to_status, actor_id, actor_role, payload, at)
-    SELECT c.id, 1, 'report', NULL, :status, :reporter_id, :actor_role, CAST(:payload AS jsonb), :now FROM c
-)
-SELECT """
-    + repo.CASE_COLUMNS
-    + """ FROM c JOIN category cat ON cat.code = c.category_code
-"""
-)
+@dataclass(slots=True)
+class Filing:
+    """A new case planned in full before it is written: the row's values and the case as it will read."""
+
+    values: dict[str, Any]
+    case: CaseRead
+    check_at: dt.datetime | None
+
+
+async def driver_connection(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under a SQLAlchemy connection (the hot paths' prepared statements run on it)."""
+    return (await conn.get_raw_connection()).driver_connection
+
+
+_STAMPS = ("registered_at", "dispatched_at", "acknowledged_at", "handled_at", "checked_at", "closed_at", "cancelled_at")
+"""The step timestamps a new case has not reached."""
+
+
+async def plan_case(conn: AsyncConnection, new: NewCase, principal: Principal | None) -> Filing:
+    """Number the case (a pre-taken id and a date + 6-digit serial: no lock shared by concurrent reports), plan its
+    first deadline in working time, and build the case exactly as it will read once written."""
+    now = utcnow()
+    stage = lc.Stage.VERIFY if new.status == lc.Status.VERIFYING else lc.Stage.REGISTER
+    cls = await repo.class_facts(conn, new.category_code)
+    if cls is None:
+        raise InvalidInput(f"unknown class {new.category_code!r}", extra={"field": "category_code"})
+    limits = new.time_limits if new.time_limits is not None else cls.time_limits
+    settings = get_settings()
+    planned = deadlines.start(
+        now, deadlines.limit_of(limits, stage, new.urgency), await calendar_on(conn, settings),
+        settings.deadline_warn_share, deadlines.Clocked(None, None, None, 0),
+    )  # fmt: skip
+    case_id, serial = await repo.CASE_IDS.take(await driver_connection(conn))
+    deadline = planned["deadline"]
+    captured = new.captured_at.astimezone(dt.UTC) if new.captured_at is not None else None
+    row = {
+        "id": case_id, "case_no": f"{now.astimezone(SHANGHAI):%Y%m%d}{serial % 1_000_000:06d}",
+        "source": new.source, "status": str(new.status), "version": 1, "stage": str(stage),
+        "category_code": new.category_code, "category_name": cls.name, "kind": cls.kind, "urgency": new.urgency,
+        "description": new.description, "lon": new.lon, "lat": new.lat, "input_crs": new.input_crs,
+        "accuracy_m": new.accuracy_m, "address": new.address, "grid_code": new.grid_code,
+        "community_code": new.community_code, "street_code": new.street_code, "district_code": new.district_code,
+        "component_code": new.component_code, "unit_code": None,
+        "reporter_id": principal.user_id if principal else None, "captured_at": captured, "received_at": now,
+        "deadline": deadline, "warn_at": planned["warn_at"], "deadline_round": planned["deadline_round"],
+        "stage_started_at": now, "paused_at": None, **dict.fromkeys(_STAMPS), "duplicate_of": None, "rework_count": 0, "checker_id": None,
+        "flags": list(new.flags), "updated_at": now,
+    }  # fmt: skip
+    case = msgspec.convert(row, CaseRead)
+    case.next_actions = lc.actions_for(case.status, principal.roles) if principal else lc.actions_from(case.status)
+    payload = {"source": new.source, "flags": list(new.flags), "next_deadline": _iso(deadline)}
+    row.update(actor_role=_first_role(principal), payload=msgspec.json.encode(payload).decode())
+    return Filing(row, case, deadlines.first_check(planned))
+
+
+def announce_filed(filing: Filing) -> None:
+    """The jobs of a new case (into the current JobBuffer): routing, and its first deadline check."""
+    enqueue("cases.route", case_id=filing.case.id)
+    if filing.check_at is not None:
+        enqueue_check(filing.case.id, filing.case.deadline_round, filing.check_at)
 
 
 async def open_case(conn: AsyncConnection, new: NewCase, principal: Principal | None) -> CaseRead:
-    """File a new case (status reported, or verifying for citizen reports): the row with its number
-    (date + 6-digit serial from a sequence: no lock shared by concurrent reports), the first timeline row,
-    the first deadline, and the routing job — one statement that also reads the new case back, inside the caller's
-    transaction and JobBuffer."""
-    now = utcnow()
-    stage = lc.Stage.VERIFY if new.status == lc.Status.VERIFYING else lc.Stage.REGISTER
-    limits = new.time_limits if new.time_limits is not None else await repo.time_limits(conn, new.category_code)
-    settings = get_settings()
-    first = deadlines.Clocked(None, None, None, 0)
-    planned = deadlines.start(
-        now, deadlines.limit_of(limits, stage, new.urgency), await calendar_on(conn, settings),
-        settings.deadline_warn_share, first,
-    )  # fmt: skip
-    deadline = planned["deadline"]
-    reporter = principal.user_id if principal else None
-    values = {
-        "day": f"{now.astimezone(SHANGHAI):%Y%m%d}", "source": new.source, "category_code": new.category_code,
-        "urgency": new.urgency, "description": new.description, "lon": new.lon, "lat": new.lat,
-        "input_crs": new.input_crs, "accuracy_m": new.accuracy_m, "address": new.address,
-        "grid_code": new.grid_code, "community_code": new.community_code, "street_code": new.street_code,
-        "district_code": new.district_code, "component_code": new.component_code, "reporter_id": reporter,
-        "captured_at": new.captured_at, "now": now, "status": str(new.status), "stage": str(stage),
-        "deadline": deadline, "warn_at": planned["warn_at"], "flags": list(new.flags),
-        "actor_role": _first_role(principal),
-        "payload": msgspec.json.encode(
-            {"source": new.source, "flags": list(new.flags), "next_deadline": _iso(deadline)}
-        ).decode(),
-    }  # fmt: skip
-    case = repo.to_case((await conn.execute(_OPEN_CASE, values)).one(), principal.roles if principal else None)
-    case_id = case.id
-    enqueue("cases.route", case_id=case_id)
-    check_at = deadlines.first_check(planned)
-    if check_at is not None:
-        enqueue_check(case_id, 1, check_at)
-    return case
+    """File a new case (status reported, or verifying for citizen reports) with its first timeline row and
+    deadline, inside the caller's transaction and JobBuffer; the routing job leaves after the commit."""
+    filing = await plan_case(conn, new, principal)
+    await conn.execute(repo.INSERT_CASE.clause, filing.values)
+    announce_filed(filing)
+    return filing.case
 
 
 def _first_role(principal: Principal | None) -> str | None:

@@ -1,4 +1,4 @@
-"""SQL of intake: what a report needs to know in one round trip, idempotency records, photos."""
+"""SQL of intake: what a report of a component needs to know in one round trip, stored answers, photos."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-# Statements of the hot path are built once (text() parses its bind parameters with a regex on every call).
-# One statement answers everything a report needs from the database before it is filed: the class, the named
-# component (and its point: a point stays itself, a line or polygon gives its point-on-surface), the nearest
-# component of the class within the snap radius (ST_DWithin on geom::geography: the ix_component_geog index),
-# and the stored response for the idempotency key.
+# What a report of a component or a component class needs from the database, in one round trip: the named
+# component (and its point: a point stays itself, a line or polygon gives its point-on-surface) and the nearest
+# component of the class within the snap radius (ST_DWithin on geom::geography: the ix_component_geog index).
+# Reports of event classes need neither: the class comes from the process's dictionary cache.
 _FACTS = text("""
 WITH comp AS (
     SELECT c.code, c.category_code, c.status, ST_X(p.pt) AS lon, ST_Y(p.pt) AS lat
@@ -20,30 +19,18 @@ WITH comp AS (
     CROSS JOIN LATERAL (SELECT CASE WHEN GeometryType(c.geom) = 'POINT' THEN c.geom
                                     ELSE ST_PointOnSurface(c.geom) END AS pt) p
     WHERE c.code = :component
-), cat AS (
-    SELECT code, kind, active, name, time_limits FROM category
-    WHERE code = coalesce(CAST(:category AS varchar), (SELECT category_code FROM comp))
 ), snap AS (
     SELECT s.code, ST_Distance(s.geom::geography, here.g) AS distance
     FROM component s,
          (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography AS g) here
-    WHERE :snap AND (SELECT kind FROM cat) = 'component'
-      AND s.category_code = CAST(:category AS varchar) AND s.status <> 'removed'
+    WHERE :snap AND s.category_code = CAST(:category AS varchar) AND s.status <> 'removed'
       AND ST_DWithin(s.geom::geography, here.g, :radius)
     ORDER BY distance, s.code
     LIMIT 1
-), idem AS (
-    SELECT request_hash, status_code, body FROM idempotency_key
-    WHERE user_id = :uid AND key = CAST(:key AS varchar)
 )
-SELECT cat.code AS cat_code, cat.kind AS cat_kind, cat.active AS cat_active, cat.name AS cat_name,
-       cat.time_limits AS cat_limits,
-       comp.code AS comp_code, comp.category_code AS comp_category, comp.status AS comp_status,
-       comp.lon AS comp_lon, comp.lat AS comp_lat,
-       snap.code AS snap_code, snap.distance AS snap_distance,
-       idem.request_hash AS idem_hash, idem.status_code AS idem_status, idem.body AS idem_body
-FROM (SELECT 1) one
-LEFT JOIN cat ON TRUE LEFT JOIN comp ON TRUE LEFT JOIN snap ON TRUE LEFT JOIN idem ON TRUE
+SELECT comp.code AS comp_code, comp.category_code AS comp_category, comp.status AS comp_status,
+       comp.lon AS comp_lon, comp.lat AS comp_lat, snap.code AS snap_code, snap.distance AS snap_distance
+FROM (SELECT 1) one LEFT JOIN comp ON TRUE LEFT JOIN snap ON TRUE
 """)
 
 SNAP_SQL = """
@@ -64,14 +51,11 @@ async def facts(
     lon: float | None,
     lat: float | None,
     snap_radius_m: float,
-    user_id: int,
-    key: str | None,
 ) -> Any:
-    """The class, component, snap candidate and stored response (a row whose parts are NULL when absent)."""
+    """The named component and the snap candidate (a row whose parts are NULL when absent)."""
     params = {
         "category": category, "component": component, "lon": lon, "lat": lat, "radius": snap_radius_m,
         "snap": bool(category and not component and lon is not None and snap_radius_m > 0),
-        "uid": user_id, "key": key,
     }  # fmt: skip
     return (await conn.execute(_FACTS, params)).one()
 
@@ -79,26 +63,6 @@ async def facts(
 async def stored_response(conn: AsyncConnection, user_id: int, key: str) -> Any:
     sql = "SELECT request_hash, status_code, body FROM idempotency_key WHERE user_id = :uid AND key = :key"
     return (await conn.execute(text(sql), {"uid": user_id, "key": key})).first()
-
-
-_SAVE_RESPONSE = text("""
-INSERT INTO idempotency_key (user_id, key, request_hash, status_code, body)
-VALUES (:uid, :key, :hash, :status, :body)
-ON CONFLICT (user_id, key) DO NOTHING
-RETURNING 1
-""")
-
-
-async def save_response(
-    conn: AsyncConnection, user_id: int, key: str, request_hash: str, status_code: int, body: bytes
-) -> bool:
-    """Store the first response under the key; False when a concurrent request stored one first.
-
-    ON CONFLICT waits for a concurrent inserter of the same key to finish, so of two simultaneous duplicates one
-    commits and the other learns about it here.
-    """
-    params = {"uid": user_id, "key": key, "hash": request_hash, "status": status_code, "body": body}
-    return (await conn.execute(_SAVE_RESPONSE, params)).first() is not None
 
 
 _ATTACHMENT_SELECT = """

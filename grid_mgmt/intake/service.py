@@ -1,10 +1,10 @@
 """Turning a phone's (or the centre's) report into a filed case, idempotently; storing its photos.
 
-The report path is the hot path. Per report it costs: the grid lookup in the process's index (no database while
-the index is fresh), one statement for everything the database must say first (class, component or snap
-candidate, stored response), `open_case` (the case row, its number, the first timeline row and the new case read
-back, in one statement; the routing and deadline jobs buffered), one insert of the idempotency record, the commit,
-and one Redis call for the buffered jobs.
+The report path is the hot path. A report of an event class costs: the grid lookup in the process's index (no
+database while the index is fresh), the class from the process's dictionary cache, and ONE autocommitted statement
+that writes the case, its first timeline row and the stored answer of its idempotency key (the case is planned in
+full first, with an id taken from a per-process block); then one Redis call for the buffered jobs. A report naming
+a component, or of a component class (snapping), adds one read. A replayed key costs the refused insert and a read.
 Checks that need no database run before any connection is taken.
 """
 
@@ -22,9 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from geo.crs import normalize_crs
 from geo.errors import GeoInputError
 from geo.measure import distance_m
+from grid_mgmt.cases import repository as cases_repo
 from grid_mgmt.cases.lifecycle import TERMINAL
+from grid_mgmt.cases.repository import ClassFacts
 from grid_mgmt.cases.schemas import CaseRead
-from grid_mgmt.cases.service import CaseService, NewCase, open_case
+from grid_mgmt.cases.service import CaseService, NewCase, announce_filed, driver_connection, plan_case
 from grid_mgmt.intake import photos, rules
 from grid_mgmt.intake import repository as repo
 from grid_mgmt.intake.schemas import MAX_BATCH, AttachmentRead, BatchItemRead, BatchRead, CaseIn
@@ -87,13 +89,6 @@ class _Ready:
     where: _Located | None = None
 
 
-class _LostRace(Exception):
-    """A concurrent request with the same key committed first: roll back ours and answer with theirs."""
-
-    def __init__(self, stored: Any):
-        self.stored = stored
-
-
 class IntakeService:
     """Reports (single and batched) and photos."""
 
@@ -111,7 +106,7 @@ class IntakeService:
         ready = await self._prepare(principal, data, key)  # no connection is taken for a refused report
         with JobBuffer.collect() as jobs:
             async with self.engine.connect() as conn:
-                outcome = await self._file(conn, principal, ready)
+                outcome = await self._file(await _autocommit(conn), principal, ready)
             if not outcome.replayed:
                 await jobs.flush(self.arq)
         return outcome
@@ -127,6 +122,7 @@ class IntakeService:
             raise InvalidInput("the batch has no items", extra={"field": "items"})
         results: list[BatchItemRead] = []
         async with self.engine.connect() as conn:
+            await _autocommit(conn)
             for index, raw in enumerate(items):
                 results.append(await self._batch_item(conn, principal, index, raw))
         return BatchRead(
@@ -187,56 +183,74 @@ class IntakeService:
         return ready
 
     async def _file(self, conn: AsyncConnection, principal: Principal, ready: _Ready) -> Outcome:
-        """File one prepared report in one transaction of `conn`; a replay answers the stored response."""
-        s, data, key, request_hash = self.settings, ready.data, ready.key, ready.request_hash
-        where, crs = ready.where, ready.crs
+        """File one prepared report on the autocommit connection `conn`; a replay answers the stored response."""
+        key = ready.key
         try:
-            async with conn.begin():
-                f = await repo.facts(
-                    conn,
-                    category=data.category_code,
-                    component=data.component_code,
-                    lon=where.lon if where else None,
-                    lat=where.lat if where else None,
-                    snap_radius_m=s.snap_radius_m,
-                    user_id=principal.user_id,
-                    key=key,
-                )
-                if f.idem_hash is not None:  # a replay: answer what was answered, write nothing
-                    return _replay(f.idem_hash, f.idem_status, f.idem_body, request_hash, key)
-                now = dt.datetime.now(dt.UTC)
-                captured = rules.captured_at(data.captured_at, now, s.report_max_age_days)
-                category = _check_class(data, f)
-                component = data.component_code
-                flags: list[str] = []
-                if where is None:  # only a component: it is the location
-                    where = await self._locate(f.comp_lon, f.comp_lat, "wgs84")
-                    crs = "wgs84"
-                elif component is None and f.snap_code is not None:
-                    component = f.snap_code
-                    flags.append("snapped")
-                if ready.source == "worker" and where.grid.code not in principal.duty_grid_codes:
-                    flags.append("outside_duty_grid")
-                new = NewCase(
-                    source=ready.source, category_code=category, urgency=data.urgency, description=ready.description,
-                    lon=where.lon, lat=where.lat, input_crs=crs, accuracy_m=ready.accuracy, address=ready.address,
-                    grid_code=where.grid.code, community_code=where.community.code,
-                    street_code=where.street.code if where.street else None,
-                    district_code=where.district.code if where.district else None,
-                    component_code=component, captured_at=captured, flags=flags,
-                    time_limits=dict(f.cat_limits or {}) if category == f.cat_code else None,
-                )  # fmt: skip
-                case = await open_case(conn, new, principal)
-                body = msgspec.json.encode(case)
-                if key is not None and not await repo.save_response(
-                    conn, principal.user_id, key, request_hash, 201, body
-                ):
-                    raise _LostRace(await repo.stored_response(conn, principal.user_id, key))
-        except _LostRace as lost:  # rolled back: the concurrent duplicate's case is the one
-            if lost.stored is None:
-                raise Conflict("a concurrent request with the same key failed; retry") from None
-            return _replay(lost.stored.request_hash, lost.stored.status_code, lost.stored.body, request_hash, key)
+            filing = await plan_case(conn, await self._new_case(conn, principal, ready), principal)
+        except DomainError:
+            if key is None:
+                raise
+            stored = await repo.stored_response(conn, principal.user_id, key)  # a replay answers as the first time
+            if stored is None:
+                raise
+            return _replay(stored.request_hash, stored.status_code, stored.body, ready.request_hash, key)
+        body = msgspec.json.encode(filing.case)
+        values = filing.values
+        if key is not None:
+            values = {**values, "key_user": principal.user_id, "key": key, "request_hash": ready.request_hash,
+                      "body": body}  # fmt: skip
+        if not await cases_repo.insert_case(await driver_connection(conn), values):
+            stored = await repo.stored_response(conn, principal.user_id, key or "")
+            if stored is None:  # the key's holder rolled back after we waited for it
+                raise Conflict("a concurrent request with the same key failed; retry")
+            return _replay(stored.request_hash, stored.status_code, stored.body, ready.request_hash, key)
+        announce_filed(filing)
         return Outcome(201, body)
+
+    async def _new_case(self, conn: AsyncConnection, principal: Principal, ready: _Ready) -> NewCase:
+        """The report checked against the dictionary and the register: class, component, snapping, flags."""
+        s, data, where, crs = self.settings, ready.data, ready.where, ready.crs
+        cls = await cases_repo.class_facts(conn, data.category_code) if data.category_code else None
+        if data.category_code and cls is None:
+            raise InvalidInput(
+                f"unknown class {data.category_code!r}: GET /api/v1/categories lists the classes",
+                extra={"field": "category_code"},
+            )
+        f = None
+        snap = cls is not None and cls.kind == "component" and where is not None and s.snap_radius_m > 0
+        if data.component_code or snap:
+            f = await repo.facts(
+                conn, category=data.category_code, component=data.component_code,
+                lon=where.lon if where else None, lat=where.lat if where else None, snap_radius_m=s.snap_radius_m,
+            )  # fmt: skip
+            if data.component_code and f.comp_code is None:
+                raise InvalidInput(
+                    f"no component {data.component_code!r} in the register", extra={"field": "component_code"}
+                )
+            if cls is None and f.comp_category is not None:
+                cls = await cases_repo.class_facts(conn, f.comp_category)
+        assert cls is not None  # a category or a component was required by _prepare
+        _check_class(cls, f)
+        captured = rules.captured_at(data.captured_at, dt.datetime.now(dt.UTC), s.report_max_age_days)
+        component = data.component_code
+        flags: list[str] = []
+        if where is None:  # only a component: it is the location
+            assert f is not None
+            where = await self._locate(f.comp_lon, f.comp_lat, "wgs84")
+            crs = "wgs84"
+        elif component is None and f is not None and f.snap_code is not None:
+            component = f.snap_code
+            flags.append("snapped")
+        if ready.source == "worker" and where.grid.code not in principal.duty_grid_codes:
+            flags.append("outside_duty_grid")
+        return NewCase(
+            source=ready.source, category_code=cls.code, urgency=data.urgency, description=ready.description,
+            lon=where.lon, lat=where.lat, input_crs=crs, accuracy_m=ready.accuracy, address=ready.address,
+            grid_code=where.grid.code, community_code=where.community.code,
+            street_code=where.street.code if where.street else None,
+            district_code=where.district.code if where.district else None,
+            component_code=component, captured_at=captured, flags=flags,
+        )  # fmt: skip
 
     async def _locate(self, lon: float | None, lat: float | None, crs: str) -> _Located:
         """Grid, community, street and district of a point through the regions service (422 outside the city)."""
@@ -309,6 +323,11 @@ class IntakeService:
         return row
 
 
+async def _autocommit(conn: AsyncConnection) -> AsyncConnection:
+    """Each statement its own transaction: a report is one statement, so no BEGIN/COMMIT round trips."""
+    return await conn.execution_options(isolation_level="AUTOCOMMIT")
+
+
 def _item_error(index: int, status: int, detail: str, extra: dict[str, Any] | None = None) -> BatchItemRead:
     return BatchItemRead(
         index=index, status_code=status, error=ErrorRead(status_code=status, detail=detail, extra=extra or None)
@@ -324,31 +343,23 @@ def _replay(stored_hash: str, status: int, body: bytes, request_hash: str, key: 
     return Outcome(int(status), bytes(body), replayed=True)
 
 
-def _check_class(data: CaseIn, f: Any) -> str:
-    """The class of the report after the database's answer: known, active, consistent with the component."""
-    if data.component_code and f.comp_code is None:
-        raise InvalidInput(f"no component {data.component_code!r} in the register", extra={"field": "component_code"})
-    if f.cat_code is None:
+def _check_class(cls: ClassFacts, f: Any) -> None:
+    """The class of the report is in use and consistent with the named component (`f`, when one was read)."""
+    if not cls.active:
         raise InvalidInput(
-            f"unknown class {data.category_code!r}: GET /api/v1/categories lists the classes",
+            f"class {cls.code} ({cls.name}) is no longer in use; choose a current class",
             extra={"field": "category_code"},
         )
-    if not f.cat_active:
-        raise InvalidInput(
-            f"class {f.cat_code} ({f.cat_name}) is no longer in use; choose a current class",
-            extra={"field": "category_code"},
-        )
-    if f.comp_code is not None:
+    if f is not None and f.comp_code is not None:
         if f.comp_status == "removed":
             raise InvalidInput(
                 f"component {f.comp_code} has been removed from the register", extra={"field": "component_code"}
             )
-        if f.cat_kind == "component" and f.comp_category != f.cat_code:
+        if cls.kind == "component" and f.comp_category != cls.code:
             raise InvalidInput(
-                f"component {f.comp_code} is of class {f.comp_category}, not {f.cat_code}: fix the class or the code",
+                f"component {f.comp_code} is of class {f.comp_category}, not {cls.code}: fix the class or the code",
                 extra={"field": "component_code"},
             )
-    return str(f.cat_code)
 
 
 def _may_attach(principal: Principal, case: CaseRead, kind: str) -> None:

@@ -12,6 +12,7 @@ from litestar.testing import AsyncTestClient
 
 from geo.crs import wgs84_to_gcj02
 from geo.measure import distance_m
+from grid_mgmt.cases.repository import forget_classes
 from tests.intake.conftest import (
     CASES,
     count_cases,
@@ -283,11 +284,13 @@ async def test_inconsistent_component_and_retired_class(
     assert r.status_code == 422 and f"is of class {comp['category_code']}" in r.json()["detail"]
     retired = "E0106"
     await pg.execute("UPDATE category SET active = false WHERE code = $1", retired)
+    forget_classes()  # processes see a dictionary change within CLASSES_CACHE_S; this test does not wait
     try:
         r = await client.post(CASES, json=report(lon, lat, category_code=retired), headers=headers)
         assert r.status_code == 422 and "no longer in use" in r.json()["detail"], r.text
     finally:
         await pg.execute("UPDATE category SET active = true WHERE code = $1", retired)
+        forget_classes()
     assert await count_cases(pg) == before
 
 
@@ -320,3 +323,30 @@ async def test_report_is_readable_through_the_case_api(
 async def test_grid_point_helper_is_inside(pg: asyncpg.Connection) -> None:
     grid, lon, lat = await place_of(pg, "worker1")
     assert (await grid_point(pg, grid)) == (lon, lat)
+
+
+async def test_the_answer_to_a_report_is_the_case_as_stored(
+    client: AsyncTestClient, auth_headers: Any, pg: asyncpg.Connection
+) -> None:
+    """The report's answer is planned before the insert (one statement): it must read exactly like the stored case,
+    timeline and idempotency record included."""
+    headers = await auth_headers("worker1")
+    _, lon, lat = await place_of(pg, "worker1", 3)
+    captured = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)).replace(microsecond=0)
+    local = captured.astimezone(dt.timezone(dt.timedelta(hours=8))).isoformat()
+    body = report(lon, lat, captured_at=local, accuracy_m=7.25, address="人民路 1 号")
+    r = await client.post(CASES, json=body, headers=headers)
+    assert r.status_code == 201, r.text
+    posted = r.json()
+    got = await client.get(f"{CASES}/{posted['id']}", headers=headers)
+    assert got.json() == posted
+    row = await pg.fetchrow(
+        "SELECT c.case_no, c.version, c.deadline_round, a.seq, a.action, a.to_status, a.at = c.received_at AS same_at,"
+        " k.status_code, k.body FROM cases c JOIN case_activity a ON a.case_id = c.id"
+        " JOIN idempotency_key k ON k.user_id = c.reporter_id AND k.key = $2 WHERE c.id = $1",
+        posted["id"], body["client_id"],
+    )  # fmt: skip
+    assert (row["case_no"], row["version"], row["deadline_round"]) == (posted["case_no"], 1, 1)
+    assert (row["seq"], row["action"], row["to_status"], row["same_at"]) == (1, "report", "reported", True)
+    assert row["status_code"] == 201 and bytes(row["body"]) == r.content
+    assert posted["captured_at"] == captured.strftime("%Y-%m-%dT%H:%M:%SZ") and posted["case_no"][:8].isdigit()

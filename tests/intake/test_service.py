@@ -30,24 +30,18 @@ async def test_simultaneous_duplicates_file_one_case(
     engine: AsyncEngine, settings: Settings, pg: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch, arq_pool: Any
 ) -> None:
     lost: list[int] = []
-    original = intake._LostRace.__init__
-
-    def spy(self: intake._LostRace, stored: Any) -> None:
-        lost.append(1)
-        original(self, stored)
-
-    monkeypatch.setattr(intake._LostRace, "__init__", spy)
-    # Hold every duplicate after its lookup until all five have looked: none has seen a stored response, so
-    # all five try to file and the race on the idempotency key is exercised every time (not by luck).
+    # Hold every duplicate before its insert until all five are there: none has been stored yet, so all five try
+    # to file and the race on the idempotency key is exercised every time (not by luck).
     barrier = asyncio.Barrier(5)
-    facts = intake.repo.facts
+    insert = intake.cases_repo.insert_case
 
-    async def facts_then_wait(*args: Any, **kwargs: Any) -> Any:
-        found = await facts(*args, **kwargs)
+    async def wait_then_insert(*args: Any, **kwargs: Any) -> bool:
         await barrier.wait()
-        return found
+        filed = await insert(*args, **kwargs)
+        lost.extend([] if filed else [1])
+        return filed
 
-    monkeypatch.setattr(intake.repo, "facts", facts_then_wait)
+    monkeypatch.setattr(intake.cases_repo, "insert_case", wait_then_insert)
     principal = await principal_of(pg, "worker1")
     _, lon, lat = await place_of(pg, "worker1", 5)
     data = msgspec.convert(report(lon, lat), CaseIn, strict=False)
@@ -60,12 +54,12 @@ async def test_simultaneous_duplicates_file_one_case(
     n = await pg.fetchval("SELECT count(*) FROM cases WHERE reporter_id = $1 AND ST_X(geom) = $2 AND ST_Y(geom) = $3"
                           " AND description = $4", principal.user_id, lon, lat, data.description)  # fmt: skip
     assert n == 1
-    # the losers' jobs were dropped with their rollback: routing and the first deadline of the one case
+    # the losers wrote nothing and enqueued nothing: routing and the first deadline of the one case
     assert await queued(arq_pool) == [
         ("cases.route", {"case_id": case_id}),
         ("sla.check", {"case_id": case_id, "deadline_round": 1}),
     ]
-    assert lost, "the race was not exercised: every duplicate saw the stored response before filing"
+    assert len(lost) == 4, "the race was not exercised: every duplicate saw the stored response before filing"
 
 
 async def test_a_refused_report_enqueues_nothing(

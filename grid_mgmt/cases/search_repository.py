@@ -9,7 +9,7 @@ Index use (migration 0002):
   PostgreSQL 15 cannot read one btree in order across several values of its leading column, so without this a
   status list (or no status at all) would fetch and sort every matching row (a reporter's or a grid's cases
   without a status filter read `ix_cases_reporter` / `ix_cases_grid` in order instead);
-- bbox: `ST_Intersects(geom, envelope)` → GiST `idx_cases_geom` (the planner picks it when the box is selective);
+- bbox: `ST_Intersects(geom, envelope)` → GiST `ix_cases_status_geom` (also without a status filter);
 - overdue: `deadline < now() AND closed_at IS NULL AND cancelled_at IS NULL` → the partial `ix_cases_deadline_open`;
 - `updated_at` order and the sync walk: `ix_cases_updated (updated_at, id)`;
 - unit, grid, reporter filters: their composite indexes.

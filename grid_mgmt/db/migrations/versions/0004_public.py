@@ -75,9 +75,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("case_id", name=op.f("pk_public_report")),
         sa.UniqueConstraint("tracking_code", name=op.f("uq_public_report_tracking_code")),
     )
+    # Open311's request list: the newest cases of a received_at window, read in index order
+    op.create_index("ix_cases_received", "cases", ["received_at", "id"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_cases_received", table_name="cases")
     op.drop_table("public_report")
     op.drop_index("ix_case_contact_purge_after", table_name="case_contact")
     op.drop_index("ix_case_contact_phone", table_name="case_contact")

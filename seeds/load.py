@@ -12,6 +12,7 @@ from argon2 import PasswordHasher
 from grid_mgmt.imports.service import import_layer
 from seeds.categories import COLUMNS as CATEGORY_COLUMNS
 from seeds.generator import City, generate_city
+from seeds.open311 import load_open311
 from seeds.params import CityParams
 from seeds.routing import load_routing
 from seeds.users import USER_COLUMNS
@@ -119,6 +120,10 @@ async def load_city(
             )
             _step(progress, "users", len(city.users), len(city.users))
             await load_routing(conn)
+            await load_open311(conn)
+        # Fresh statistics at once: until autovacuum gets to them the planner takes the new tables for empty and
+        # answers e.g. a worker's duty grids (every token's scope) by scanning all 100,000 rows (14 ms → 0.05 ms).
+        await conn.execute("ANALYZE " + ", ".join(TABLES))
         return {t: int(await conn.fetchval(f"SELECT count(*) FROM {t}")) for t in TABLES}
     finally:
         await conn.close()

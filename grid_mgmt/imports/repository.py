@@ -22,6 +22,10 @@ BULK_MIN_ROWS = 50_000
 BULK_MIN_SHARE = 0.5
 
 
+ANALYZE_AFTER_ROWS = 1000
+"""A batch at least this large refreshes the table's statistics at once (autovacuum may take minutes)."""
+
+
 async def existing_codes(
     conn: asyncpg.Connection, table: str, codes: Sequence[str], where: str | None = None
 ) -> set[str]:
@@ -187,6 +191,8 @@ async def write(
             await conn.execute(definition)
         if progress:
             progress("indexing", len(indexes), len(indexes))
+    if indexes or new + changed >= ANALYZE_AFTER_ROWS:  # the planner must not go on taking the layer for small
+        await conn.execute(f"ANALYZE {spec.table}")
     return new, changed
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import os
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
@@ -43,6 +44,17 @@ def _env_schedule(name: str, default: str) -> str:
         parse_schedule(value)
     except ValueError as e:
         raise ValueError(f"GRID_{name}={value!r}: {e}") from None
+    return value
+
+
+def _env_networks(name: str, default: str) -> str:
+    value = _env(name, default)
+    for part in (p.strip() for p in value.split(",")):
+        try:
+            if part:
+                ipaddress.ip_network(part, strict=False)
+        except ValueError:
+            raise ValueError(f"GRID_{name}: {part!r} is not an IP address or CIDR network such as 10.0.0.0/8") from None
     return value
 
 
@@ -88,8 +100,13 @@ class Settings:
     """Number of API processes `grid-mgmt serve` starts."""
 
     db_pool_size: int = field(default_factory=lambda: _env_int("DB_POOL_SIZE", 20))
-    """Connections kept per API process (a quarter more may open at peaks; workers keep half). Size it to the
+    """Connections kept per API process (workers keep half). Size it to the
     concurrent requests a process serves: connections opened and closed at peaks cost more than waiting."""
+
+    db_pool_overflow: int = field(default_factory=lambda: _env_int("DB_POOL_OVERFLOW", 0))
+    """Connections allowed beyond the pool under a burst. Each is opened and closed per use (a new PostgreSQL
+    backend and asyncpg's setup every time: milliseconds of CPU on both sides), so 0 — callers wait for a pooled
+    connection instead — and a pool sized to the load is the faster choice."""
 
     jurisdiction_buffer_m: float = field(default_factory=lambda: _env_float("JURISDICTION_BUFFER_M", 2000.0))
     """How far outside the district boundary a reported point is still accepted, in metres."""
@@ -187,6 +204,71 @@ class Settings:
 
     outbox_retention_days: int = field(default_factory=lambda: _env_int("OUTBOX_RETENTION_DAYS", 30))
     """Delivered or given-up notifications are deleted this many days later (the live stream replays an hour)."""
+
+    # --- public (citizens' reports) ---
+
+    public_max_body: int = field(default_factory=lambda: _env_int("PUBLIC_MAX_BODY", 64 * 1024))
+    """Largest JSON body of a citizen's report, comment, rating or reopen request, in bytes (larger: 413)."""
+
+    public_max_photos: int = field(default_factory=lambda: _env_int("PUBLIC_MAX_PHOTOS", 3))
+    """Photos a citizen may send with one report or one upload (each at most GRID_MAX_PHOTO_BYTES)."""
+
+    public_reports_per_address: int = field(default_factory=lambda: _env_int("PUBLIC_REPORTS_PER_ADDRESS", 10))
+    """Citizens' reports per client address within GRID_PUBLIC_ADDRESS_WINDOW_S before 429 (0: no limit)."""
+
+    public_address_window_s: int = field(default_factory=lambda: _env_int("PUBLIC_ADDRESS_WINDOW_S", 600))
+    """The window of the per-address limits, in seconds."""
+
+    public_reports_per_contact: int = field(default_factory=lambda: _env_int("PUBLIC_REPORTS_PER_CONTACT", 5))
+    """Citizens' reports per contact phone or e-mail (normalised) within GRID_PUBLIC_CONTACT_WINDOW_S (0: no limit)."""
+
+    public_contact_window_s: int = field(default_factory=lambda: _env_int("PUBLIC_CONTACT_WINDOW_S", 3600))
+    """The window of the per-contact limit, in seconds."""
+
+    public_followups_per_address: int = field(default_factory=lambda: _env_int("PUBLIC_FOLLOWUPS_PER_ADDRESS", 30))
+    """Comments, photo uploads, ratings and reopen requests per client address within the address window."""
+
+    public_reopen_days: int = field(default_factory=lambda: _env_int("PUBLIC_REOPEN_DAYS", 7))
+    """Days after closure within which a citizen may ask to reopen a report that was not really fixed."""
+
+    contact_retention_days: int = field(default_factory=lambda: _env_int("CONTACT_RETENTION_DAYS", 180))
+    """Days a citizen's contact details are kept after the report (then the nightly public.purge_contacts)."""
+
+    trusted_proxy_header: str = field(default_factory=lambda: _env("TRUSTED_PROXY_HEADER", ""))
+    """Header naming the client behind a reverse proxy, e.g. X-Forwarded-For (empty: the socket address)."""
+
+    trusted_proxies: str = field(default_factory=lambda: _env_networks("TRUSTED_PROXIES", ""))
+    """Comma list of proxy addresses/CIDRs whose GRID_TRUSTED_PROXY_HEADER is believed (checked at startup)."""
+
+    # --- open311 (GeoReport v2 for 311 clients) ---
+
+    open311_page_size: int = field(default_factory=lambda: _env_int("OPEN311_PAGE_SIZE", 1000))
+    """Service requests per page of GET /open311/v2/requests when the client sends no page_size (the spec's 1000)."""
+
+    open311_max_page_size: int = field(default_factory=lambda: _env_int("OPEN311_MAX_PAGE_SIZE", 1000))
+    """Largest page_size an Open311 client may ask for (larger: 400)."""
+
+    open311_max_days: int = field(default_factory=lambda: _env_int("OPEN311_MAX_DAYS", 90))
+    """GET requests without dates covers the last this many days; start_date to end_date may span no more (400)."""
+
+    open311_max_radius_m: float = field(default_factory=lambda: _env_float("OPEN311_MAX_RADIUS_M", 5000.0))
+    """Largest `radius` of the lat/long/radius search, in metres (larger: 400)."""
+
+    open311_key_posts_per_hour: int = field(default_factory=lambda: _env_int("OPEN311_KEY_POSTS_PER_HOUR", 600))
+    """Service requests one Open311 api_key may post per hour before 429 (0: no limit; citizens' limits apply too)."""
+
+    open311_base_url: str = field(default_factory=lambda: _env("OPEN311_BASE_URL", ""))
+    """Public URL of the Open311 endpoint in the discovery document (empty: this server's URL + /open311/v2)."""
+
+    open311_contact: str = field(
+        default_factory=lambda: _env("OPEN311_CONTACT", "Digital city management centre: call 12345")
+    )
+    """The `contact` line of the Open311 discovery document."""
+
+    open311_key_service: str = field(
+        default_factory=lambda: _env("OPEN311_KEY_SERVICE", "Ask the city management centre for an api_key")
+    )
+    """The `key_service` line of the Open311 discovery document: how a client obtains an api_key."""
 
     @property
     def asyncpg_dsn(self) -> str:

@@ -12,7 +12,7 @@ def make_engine(settings: Settings) -> AsyncEngine:
     return create_async_engine(
         settings.database_url,
         pool_size=settings.db_pool_size,
-        max_overflow=max(1, settings.db_pool_size // 4),
+        max_overflow=settings.db_pool_overflow,
         pool_recycle=1800,
         connect_args={"server_settings": {"application_name": "grid-mgmt", "timezone": "UTC"}},
     )

@@ -236,7 +236,7 @@ class IntakeService:
         flags: list[str] = []
         if where is None:  # only a component: it is the location
             assert f is not None
-            where = await self._locate(f.comp_lon, f.comp_lat, "wgs84")
+            where = await self._locate(f.comp_lon, f.comp_lat, "wgs84", conn)
             crs = "wgs84"
         elif component is None and f is not None and f.snap_code is not None:
             component = f.snap_code
@@ -252,11 +252,14 @@ class IntakeService:
             component_code=component, captured_at=captured, flags=flags,
         )  # fmt: skip
 
-    async def _locate(self, lon: float | None, lat: float | None, crs: str) -> _Located:
-        """Grid, community, street and district of a point through the regions service (422 outside the city)."""
+    async def _locate(
+        self, lon: float | None, lat: float | None, crs: str, conn: AsyncConnection | None = None
+    ) -> _Located:
+        """Grid, community, street and district of a point through the regions service (422 outside the city);
+        a caller holding `conn` passes it."""
         assert lon is not None and lat is not None
         try:
-            raw = await regions.locate(self.engine, self.locator, lon, lat, crs)
+            raw = await regions.locate(conn or self.engine, self.locator, lon, lat, crs)
         except NotFound as exc:
             raise InvalidInput(exc.detail, extra={"field": "lon"}) from None
         return _located.decode(raw)

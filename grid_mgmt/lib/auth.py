@@ -5,7 +5,7 @@ The accounts feature authenticates (bearer JWT) and puts a `Principal` on `reque
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,10 +54,14 @@ def current(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
     return user
 
 
-def requires(*roles: str) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]:
-    """A Litestar guard: 401 without a token, 403 unless the caller holds one of `roles`."""
+def requires(
+    *roles: str,
+) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Coroutine[Any, Any, None]]:
+    """A Litestar guard: 401 without a token, 403 unless the caller holds one of `roles`.
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    A coroutine function: Litestar runs a plain function guard in a worker thread on every request."""
+
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         principal = current(connection)
         if roles and not principal.has(*roles):
             raise PermissionDeniedException(f"this needs one of the roles: {', '.join(roles)}")

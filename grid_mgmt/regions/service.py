@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import msgspec
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from geo.crs import to_wgs84
 from geo.errors import GeoInputError
@@ -14,17 +15,22 @@ from grid_mgmt.lib.errors import InvalidInput, NotFound
 from grid_mgmt.regions import repository as repo
 from grid_mgmt.regions.locator import GridLocator
 
+Source = AsyncEngine | AsyncConnection
+"""Where a lookup the index cannot answer goes: a caller that already holds a connection passes it (a second one
+from a pool without overflow could wait forever)."""
 
-async def _find(engine: AsyncEngine, locator: GridLocator | None, lon: float, lat: float) -> bytes | None:
+
+async def _find(engine: Source, locator: GridLocator | None, lon: float, lat: float) -> bytes | None:
     hit = locator.lookup(lon, lat) if locator is not None else None
     if hit is None:  # no index, or it is catching up with a change: the database answers
-        async with engine.connect() as conn:
+        held = engine if isinstance(engine, AsyncConnection) else None
+        async with contextlib.nullcontext(held) if held is not None else engine.connect() as conn:  # type: ignore[union-attr]
             read = await repo.locate_in_db(conn, lon, lat)
         return msgspec.json.encode(read) if read is not None else None
     return hit if isinstance(hit, bytes) else None
 
 
-async def locate(engine: AsyncEngine, locator: GridLocator | None, lon: float, lat: float, crs: str = "wgs84") -> bytes:
+async def locate(engine: Source, locator: GridLocator | None, lon: float, lat: float, crs: str = "wgs84") -> bytes:
     """The encoded LocateRead for a point given in `crs`; 422 for bad or swapped coordinates, 404 outside.
 
     The hot path touches no database connection while the in-process index is fresh.
@@ -42,9 +48,7 @@ async def locate(engine: AsyncEngine, locator: GridLocator | None, lon: float, l
     raise NotFound(f"no unit grid covers lon={lon}, lat={lat} ({crs}); the point is outside the managed area")
 
 
-async def _refuse_if_swapped(
-    engine: AsyncEngine, locator: GridLocator | None, lon: float, lat: float, crs: str
-) -> None:
+async def _refuse_if_swapped(engine: Source, locator: GridLocator | None, lon: float, lat: float, crs: str) -> None:
     """422 saying so when (lat, lon) would be inside the city."""
     if not (math.isfinite(lon) and math.isfinite(lat) and -90 <= lon <= 90 and -180 <= lat <= 180):
         return

@@ -14,7 +14,7 @@ from bench import procs
 from bench.http_load import Settings, generator
 from bench.util import Row, console, machine, postgres_facts
 
-BENCHMARKS = ("noop", "locate", "import", "intake", "case-list", "routing", "dispatch-latency")
+BENCHMARKS = ("noop", "locate", "import", "intake", "public", "case-list", "open311", "routing", "dispatch-latency")
 DB_BENCHMARKS = BENCHMARKS[1:]
 
 
@@ -184,6 +184,13 @@ def main(argv: list[str] | None = None) -> int:
                     "intake",
                     lambda: intake.run_intake(cfg, db, variants=not args.no_variants, sink=rows, noop=noop_post),
                 )
+        if "public" in args.selected:
+            if db is None:
+                rows.append(Row("public", "≥ 1,500 req/s, p99 ≤ 50 ms", "not run", False, str(meta.get("city_error"))))
+            else:
+                from bench import public
+
+                step("public", lambda: public.run(cfg, db, sink=rows))
         if "case-list" in args.selected:
             if db is None:
                 rows.append(Row("case-list", "p95 ≤ 50 ms", "not run", False, str(meta.get("city_error"))))
@@ -191,6 +198,13 @@ def main(argv: list[str] | None = None) -> int:
                 from bench import case_list
 
                 step("case-list", lambda: case_list.run_list(cfg, db, variants=not args.no_variants, sink=rows))
+        if "open311" in args.selected:
+            if db is None:
+                rows.append(Row("open311", "p95 ≤ 100 ms", "not run", False, str(meta.get("city_error"))))
+            else:
+                from bench import open311
+
+                step("open311", lambda: open311.run(cfg, db, variants=not args.no_variants, sink=rows))
         if "routing" in args.selected:
             if db is None:
                 rows.append(Row("routing", "≥ 1,000 cases/s", "not run", False, str(meta.get("city_error"))))

@@ -23,8 +23,10 @@ from grid_mgmt.lib.errors import EXCEPTION_HANDLERS
 from grid_mgmt.lib.jobs import job_queue
 from grid_mgmt.media.controllers import ThumbnailController
 from grid_mgmt.notify.controllers import ROUTES as NOTIFY_ROUTES
+from grid_mgmt.open311.controllers import ROUTES as OPEN311_ROUTES
 from grid_mgmt.patrols.controllers import PatrolController
 from grid_mgmt.pipelines.controllers import PipelineController
+from grid_mgmt.public.controllers import ROUTES as PUBLIC_ROUTES
 from grid_mgmt.regions.controllers import GridController, RegionController
 from grid_mgmt.regions.locator import GridLocator
 from grid_mgmt.routing.controllers import ROUTES as ROUTING_ROUTES
@@ -54,6 +56,8 @@ ROUTES = [
     *ROUTING_ROUTES,
     CalendarController,
     *NOTIFY_ROUTES,
+    *OPEN311_ROUTES,
+    *PUBLIC_ROUTES,
 ]
 
 

@@ -14,6 +14,7 @@ REGISTRARS: tuple[str, ...] = (
     "grid_mgmt.runner.cli",
     "grid_mgmt.imports.cli",
     "grid_mgmt.accounts.cli",
+    "grid_mgmt.open311.cli",
     "seeds.cli",
 )
 

@@ -11,11 +11,12 @@ from dataclasses import replace
 from typing import Any, ClassVar
 
 from arq.connections import RedisSettings
-from arq.cron import CronJob
+from arq.cron import CronJob, cron
 from arq.worker import Function, func
 
 from grid_mgmt.db.engine import make_engine
 from grid_mgmt.lib.jobcodec import deserialize, serialize
+from grid_mgmt.public.retention import purge_contacts as _purge_contacts
 from grid_mgmt.settings import get_settings
 from workers import media, notify, routing, sla, sweep
 
@@ -23,6 +24,11 @@ from workers import media, notify, routing, sla, sweep
 async def ping(ctx: dict[str, Any]) -> str:
     """system.ping: proves that a worker consumes the queue."""
     return "pong"
+
+
+async def purge_contacts(ctx: dict[str, Any]) -> int:
+    """public.purge_contacts: citizens' contact details past GRID_CONTACT_RETENTION_DAYS go (nightly)."""
+    return await _purge_contacts(ctx["engine"])
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -49,7 +55,13 @@ class WorkerSettings:
         *media.FUNCTIONS,
         *sweep.FUNCTIONS,
     ]
-    cron_jobs: ClassVar[list[CronJob]] = [*sweep.CRON, *notify.CRON, *media.CRON]
+    cron_jobs: ClassVar[list[CronJob]] = [
+        *sweep.CRON,
+        *notify.CRON,
+        *media.CRON,
+        # 03:50 Asia/Shanghai (workers run in UTC), after intake.purge
+        cron(purge_contacts, name="public.purge_contacts", hour=19, minute=50, unique=True, timeout=600),
+    ]
     redis_settings: ClassVar[RedisSettings] = RedisSettings.from_dsn(get_settings().redis_url)
     on_startup = startup
     on_shutdown = shutdown

@@ -120,7 +120,8 @@ async def plan_case(conn: AsyncConnection, new: NewCase, principal: Principal | 
         "component_code": new.component_code, "unit_code": None,
         "reporter_id": principal.user_id if principal else None, "captured_at": captured, "received_at": now,
         "deadline": deadline, "warn_at": planned["warn_at"], "deadline_round": planned["deadline_round"],
-        "stage_started_at": now, "paused_at": None, **dict.fromkeys(_STAMPS), "duplicate_of": None, "rework_count": 0, "checker_id": None,
+        "stage_started_at": now, "paused_at": None, **dict.fromkeys(_STAMPS), "duplicate_of": None,
+        "rework_count": 0, "checker_id": None,
         "flags": list(new.flags), "updated_at": now,
     }  # fmt: skip
     case = msgspec.convert(row, CaseRead)

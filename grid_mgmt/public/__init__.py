@@ -1,0 +1,1 @@
+"""Citizens: public reports without an account, following them by tracking code and token, ratings, reopening."""

@@ -1,0 +1,247 @@
+"""Citizens' reports: filing them (web and Open311 alike), what can be reported, open reports nearby, contacts.
+
+Filing is a hot path. Per report: the checks that need nothing, one Redis round trip for every rate limit, the class
+from the process's copy of the public classes, the grid from the process's index, then one transaction of two
+statements (`open_case`; the public report with its contact) and one Redis call for the buffered jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from geo.crs import normalize_crs, to_wgs84
+from geo.measure import distance_m
+from geo.validate import check_lonlat
+from grid_mgmt.cases import lifecycle as lc
+from grid_mgmt.cases.service import CaseService, NewCase, open_case
+from grid_mgmt.intake import photos as photo_checks
+from grid_mgmt.intake import repository as intake_repo
+from grid_mgmt.lib.auth import Principal
+from grid_mgmt.lib.errors import InvalidInput, NotFound
+from grid_mgmt.lib.jobs import JobBuffer, enqueue
+from grid_mgmt.lib.ratelimit import Limit, RateLimiter
+from grid_mgmt.public import repository as repo
+from grid_mgmt.public import rules
+from grid_mgmt.public.schemas import (
+    ContactRead,
+    NearbyPage,
+    NearbyRead,
+    PublicClassRead,
+    PublicReportIn,
+    ReceiptRead,
+)
+from grid_mgmt.regions import service as regions
+from grid_mgmt.regions.schemas import LocateRead
+from grid_mgmt.settings import Settings
+
+CLASS_CACHE_S = 30.0
+"""How long a process reuses the list of public classes (a class made public is seen within this time)."""
+NEARBY_LIMIT = 20
+MAX_NEARBY_RADIUS_M = 500.0
+NOT_OPEN = sorted(str(s) for s in {*lc.TERMINAL, lc.Status.MERGED})
+"""Statuses a report nearby is no longer open in."""
+CODE_ATTEMPTS = 5
+
+_locate_read = msgspec.json.Decoder(LocateRead)
+_classes: dict[Any, tuple[float, dict[str, Any]]] = {}
+"""Per database URL: (expiry, code → public class)."""
+
+
+class PublicService:
+    """Everything a citizen (or an Open311 client on a citizen's behalf) does; no account involved."""
+
+    def __init__(self, engine: AsyncEngine, settings: Settings, redis: Any, arq: Any, locator: Any = None):
+        self.engine = engine
+        self.settings = settings
+        self.arq = arq
+        self.locator = locator
+        self.limiter = RateLimiter(redis)
+        s = settings
+        self.per_address = Limit("public.address", s.public_reports_per_address, s.public_address_window_s,
+                                 "reports from this address")  # fmt: skip
+        self.per_contact = Limit("public.contact", s.public_reports_per_contact, s.public_contact_window_s,
+                                 "reports with this phone number or e-mail address")  # fmt: skip
+        self.followups = Limit("public.followup", s.public_followups_per_address, s.public_address_window_s,
+                               "comments, photos, ratings and reopen requests from this address")  # fmt: skip
+
+    # --- filing ---------------------------------------------------------------------------------------------------
+
+    async def submit(
+        self,
+        data: PublicReportIn,
+        *,
+        client: str,
+        channel: str = "web",
+        api_key_id: int | None = None,
+        attributes: dict[str, str] | None = None,
+        photos: Sequence[bytes] = (),
+    ) -> ReceiptRead:
+        """File a citizen's report as a case waiting for on-site verification (status `verifying`, source
+        `citizen`), with its public report (tracking code, token hash), contact and photos, in one transaction.
+
+        Refused without writing anything: 422 for bad input (field named), 413/415/422 for a photo, 429 over a rate
+        limit (per `client` address — not for an Open311 client, limited per key — and per contact phone/e-mail). Callers check their own extras (Open311
+        attributes, API keys and their limits) before; `client` is the resolved client address.
+        """
+        s = self.settings
+        description = rules.description(data.description)
+        address = rules.address(data.address)
+        crs = normalize_crs(data.crs)
+        contact = rules.contact(data.contact_phone, data.contact_email, data.contact_name, data.consent)
+        self.check_photo_count(len(photos))
+        subjects = contact.subjects() if contact is not None else []
+        # an Open311 client is one server speaking for many citizens: its key has its own limit, not its address's
+        per_address = [(self.per_address, client)] if api_key_id is None else []
+        await self.limiter.hit(*per_address, *((self.per_contact, subject) for subject in subjects))
+        category = await self.public_class(data.category_code)
+        where = await self.locate(data.lon, data.lat, crs)
+        checked = await self.store_photos(photos)
+        new = NewCase(
+            source="citizen", category_code=str(category["code"]), urgency="normal", description=description,
+            lon=where.lon, lat=where.lat, input_crs=crs, address=address, grid_code=where.grid.code,
+            community_code=where.community.code, street_code=where.street.code if where.street else None,
+            district_code=where.district.code if where.district else None, status=lc.Status.VERIFYING,
+            time_limits=dict(category["time_limits"] or {}),
+        )  # fmt: skip
+        with JobBuffer.collect() as jobs:
+            async with self.engine.begin() as conn:
+                case = await open_case(conn, new, None)
+                token, token_sha256 = rules.new_token()
+                for _ in range(CODE_ATTEMPTS):
+                    code = rules.new_tracking_code()
+                    created = await repo.file_report(
+                        conn, case_id=case.id, code=code, token_sha256=token_sha256, channel=channel,
+                        api_key_id=api_key_id, client=client, attributes=attributes,
+                        phone=contact.phone if contact else None, email=contact.email if contact else None,
+                        name=contact.name if contact else None, retention_days=s.contact_retention_days,
+                    )  # fmt: skip
+                    if created is not None:
+                        break
+                else:  # pragma: no cover - 32^10 codes
+                    raise RuntimeError("no free tracking code after several attempts")
+                await self.insert_photos(conn, case.id, case.lon, case.lat, checked)
+            await jobs.flush(self.arq)
+        return ReceiptRead(
+            tracking_code=code, token=token, status=case.status, case_id=case.id, case_no=case.case_no,
+            created_at=created,
+        )  # fmt: skip
+
+    async def public_class(self, code: str, field: str = "category_code") -> dict[str, Any]:
+        """A class citizens may report (from the process's copy, reloaded on a miss); 422 naming `field`."""
+        key = self.engine.url
+        hit = _classes.get(key)
+        now = time.monotonic()
+        found: dict[str, Any] | None = hit[1].get(code) if hit is not None and hit[0] > now else None
+        if found is None and (hit is None or hit[0] - CLASS_CACHE_S + 1.0 < now):  # at most one reload a second
+            async with self.engine.connect() as conn:
+                rows = await repo.public_classes(conn)
+            _classes[key] = (now + CLASS_CACHE_S, {r.code: dict(r._mapping) for r in rows})
+            found = _classes[key][1].get(code)
+        if found is None:
+            raise InvalidInput(
+                f"{field} {code!r} is not a class citizens can report: GET /api/v1/public/classes lists them",
+                extra={"field": field},
+            )
+        return found
+
+    async def locate(self, lon: float, lat: float, crs: str) -> LocateRead:
+        """Grid, community, street and district of a point (422 for bad or swapped coordinates, or outside)."""
+        try:
+            raw = await regions.locate(self.engine, self.locator, lon, lat, crs)
+        except NotFound as exc:
+            raise InvalidInput(exc.detail, extra={"field": "lon"}) from None
+        return _locate_read.decode(raw)
+
+    # --- photos ---------------------------------------------------------------------------------------------------
+
+    def check_photo_count(self, count: int) -> None:
+        limit = self.settings.public_max_photos
+        if count > limit:
+            raise InvalidInput(f"{count} photos sent; at most {limit} at a time", extra={"field": "photos"})
+
+    async def store_photos(self, photos: Sequence[bytes]) -> list[photo_checks.PhotoFacts]:
+        """Check every photo (413, 415, 422 as intake does) before storing any; the files are content-addressed."""
+        s = self.settings
+        checked = [
+            await asyncio.to_thread(photo_checks.inspect, data, max_bytes=s.max_photo_bytes,
+                                    max_pixels=s.max_photo_pixels)
+            for data in photos
+        ]  # fmt: skip
+        for facts, data in zip(checked, photos, strict=True):
+            await asyncio.to_thread(photo_checks.store, s.media_dir, facts.storage_key, data)
+        return checked
+
+    async def insert_photos(
+        self, conn: AsyncConnection, case_id: int, lon: float, lat: float, photos: list[photo_checks.PhotoFacts]
+    ) -> list[int]:
+        """Attachment rows (kind report, no uploader: the citizen) and their media jobs; the ids, old or new."""
+        ids: list[int] = []
+        for f in photos:
+            distance = round(distance_m(f.lon, f.lat, lon, lat), 1) if f.lon is not None and f.lat is not None else None
+            flags = ["photo_far"] if distance is not None and distance > self.settings.photo_far_m else []
+            row = await intake_repo.insert_attachment(
+                conn, case_id=case_id, kind="report", sha256=f.sha256, content_type=f.content_type,
+                size_bytes=f.size_bytes, width=f.width, height=f.height, taken_at=f.taken_at, lon=f.lon, lat=f.lat,
+                distance_m=distance, flags=flags, uploader_id=None,  # type: ignore[arg-type]  # a citizen: no user
+                storage_key=f.storage_key,
+            )  # fmt: skip
+            if row is None:  # the same photo twice: its first record
+                row = await intake_repo.find_attachment(conn, case_id, "report", f.sha256)
+            else:
+                enqueue("media.process", job_id=f"media:{row.id}", attachment_id=int(row.id))
+            ids.append(int(row.id))
+        return ids
+
+    # --- reading --------------------------------------------------------------------------------------------------
+
+    async def classes(self) -> list[PublicClassRead]:
+        """The classes citizens may report, by code."""
+        async with self.engine.connect() as conn:
+            rows = await repo.public_classes(conn)
+        return [
+            PublicClassRead(code=r.code, name=r.name, name_en=r.name_en, kind=r.kind, major=r.major,
+                            major_name=r.major_name, duplicate_radius_m=int(r.duplicate_radius_m))
+            for r in rows
+        ]  # fmt: skip
+
+    async def nearby(self, lon: float, lat: float, crs: str, category_code: str, radius_m: float | None) -> NearbyPage:
+        """Open reports of the class within `radius_m` (default: the class's duplicate radius; ≤ 500 m)."""
+        check_lonlat(lon, lat)
+        wlon, wlat = to_wgs84(lon, lat, normalize_crs(crs))
+        category = await self.public_class(category_code, field="class")
+        radius = float(category["duplicate_radius_m"]) if radius_m is None else radius_m
+        if not math.isfinite(radius) or radius <= 0 or radius > MAX_NEARBY_RADIUS_M:
+            raise InvalidInput(
+                f"radius must be more than 0 and at most {MAX_NEARBY_RADIUS_M:g} m, got {radius_m}",
+                extra={"field": "radius"},
+            )
+        async with self.engine.connect() as conn:
+            rows = await repo.nearby(conn, category=str(category["code"]), lon=wlon, lat=wlat, radius_m=radius,
+                                     closed=NOT_OPEN, limit=NEARBY_LIMIT)  # fmt: skip
+        items = [
+            NearbyRead(tracking_code=r.tracking_code, case_no=r.case_no, status=r.status,
+                       category_code=r.category_code, category_name=r.category_name, lon=r.lon, lat=r.lat,
+                       distance_m=round(float(r.distance_m), 1), received_at=r.received_at)
+            for r in rows
+        ]  # fmt: skip
+        return NearbyPage(radius_m=radius, items=items)
+
+    async def contact(self, principal: Principal, case_id: int) -> ContactRead:
+        """The contact of a citizen's case, for centre roles within their scope (404 outside it or without one)."""
+        await CaseService(self.engine).get(principal, case_id)
+        async with self.engine.connect() as conn:
+            row = await repo.contact(conn, case_id)
+        if row is None:
+            raise NotFound(
+                f"case {case_id} has no contact details (none were given, or they were deleted after "
+                f"{self.settings.contact_retention_days} days)"
+            )
+        return ContactRead(phone=row.phone, email=row.email, name=row.name, consent_at=row.consent_at,
+                           purge_after=row.purge_after)  # fmt: skip

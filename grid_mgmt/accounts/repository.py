@@ -6,11 +6,12 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import bindparam
 from sqlalchemy.dialects.postgresql import ARRAY, VARCHAR
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grid_mgmt.accounts.schemas import UserRead
+from grid_mgmt.lib.sql import text
 
 _CODES = ARRAY(VARCHAR())
 

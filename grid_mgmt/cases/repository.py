@@ -9,12 +9,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grid_mgmt.cases.schemas import ActivityRead, CaseRead
 from grid_mgmt.lib.auth import CENTRE_ROLES, Principal
-from grid_mgmt.lib.sql import statement
+from grid_mgmt.lib.sql import statement, text
 
 CASE_COLUMNS = """
 c.id, c.case_no, c.source, c.status, c.version, c.stage, c.category_code, cat.name AS category_name,
@@ -26,7 +25,8 @@ c.id, c.case_no, c.source, c.status, c.version, c.stage, c.category_code, cat.na
 """
 """The columns of a case as read (over `c` = cases, `cat` = its category)."""
 
-CASE_SELECT = f"SELECT {CASE_COLUMNS} FROM cases c JOIN category cat ON cat.code = c.category_code"
+CASE_FROM = "FROM cases c JOIN category cat ON cat.code = c.category_code"
+CASE_SELECT = f"SELECT {CASE_COLUMNS} {CASE_FROM}"
 
 
 def scope_sql(principal: Principal, alias: str = "c") -> tuple[str, dict[str, Any]]:

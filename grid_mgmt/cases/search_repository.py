@@ -22,12 +22,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grid_mgmt.cases.repository import CASE_SELECT, scope_sql, to_case
 from grid_mgmt.cases.schemas import CaseRead
 from grid_mgmt.lib.auth import Principal
+from grid_mgmt.lib.sql import text
 
 LIST_TIMEOUT_MS = 5000
 """A list statement that runs longer is cancelled (the caller answers 422 asking for narrower filters)."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from grid_mgmt.lib.sql import text
 
 # What a report of a component or a component class needs from the database, in one round trip: the named
 # component (and its point: a point stays itself, a line or polygon gives its point-on-surface) and the nearest

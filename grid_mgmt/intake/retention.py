@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from grid_mgmt.lib.retention import BATCH, purge_before
+from grid_mgmt.lib.sql import text
 
 _PURGE = text("""
 DELETE FROM idempotency_key k

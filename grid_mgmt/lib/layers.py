@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import msgspec
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from geo.validate import parse_bbox
 from grid_mgmt.lib.errors import NotFound
 from grid_mgmt.lib.pagination import check_limit, decode_cursor, encode_cursor
 from grid_mgmt.lib.schemas import Feature, FeatureCollection, ItemPage
+from grid_mgmt.lib.sql import text
 from grid_mgmt.settings import Settings
 
 P = TypeVar("P", bound=msgspec.Struct)

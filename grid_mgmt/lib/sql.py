@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import TextClause, text
+from sqlalchemy import TextClause
+from sqlalchemy import text as _sa_text
+
+
+@functools.lru_cache(maxsize=2048)
+def text(sql: str) -> TextClause:
+    """`sqlalchemy.text`, built once per distinct statement: a new TextClause per call re-parses its parameters
+    with a regex and recomputes its cache key (a tenth of a routing job's CPU went there)."""
+    return _sa_text(sql)
+
 
 _NAME = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
@@ -35,4 +45,4 @@ def statement(sql: str) -> Statement:
             names.append(name)
         return f"${names.index(name) + 1}"
 
-    return Statement(sql, text(sql), _NAME.sub(number, sql), tuple(names))
+    return Statement(sql, _sa_text(sql), _NAME.sub(number, sql), tuple(names))

@@ -6,8 +6,9 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from grid_mgmt.lib.sql import text
 
 CASE_FACTS = (
     "case_no", "status", "unit_code", "district_code", "street_code", "grid_code", "reporter_id", "checker_id",

@@ -27,7 +27,6 @@ import httpx
 import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from grid_mgmt.lib.auth import CENTRE_ROLES, Principal
@@ -36,6 +35,7 @@ from grid_mgmt.lib.jobs import JobBuffer, enqueue, publish_after_commit
 from grid_mgmt.lib.pagination import check_limit, decode_cursor, encode_cursor
 from grid_mgmt.lib.retention import purge_before
 from grid_mgmt.lib.schemas import ItemPage
+from grid_mgmt.lib.sql import text
 from grid_mgmt.notify import repository as repo
 from grid_mgmt.notify.schemas import OutboxRead
 from grid_mgmt.notify.signing import sign

@@ -12,9 +12,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from grid_mgmt.lib.sql import text
 from grid_mgmt.open311.rules import CLOSED, NOTES, STATUS_NOTES, RequestQuery
 
 

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from grid_mgmt.lib.sql import text
 from grid_mgmt.patrols.rules import Fix
 from grid_mgmt.patrols.schemas import CheckInRead, PatrolRead
 

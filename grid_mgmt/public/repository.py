@@ -6,8 +6,9 @@ import datetime as dt
 from typing import Any
 
 import msgspec
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from grid_mgmt.lib.sql import text
 
 # Statements of the hot path are built once (text() parses its bind parameters with a regex on every call).
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from grid_mgmt.lib.retention import BATCH, purge_before
+from grid_mgmt.lib.sql import text
 
 # purge_before fixes :cutoff once, at now - 1 day (it counts whole days of age); + 1 day makes it "now", so the loop
 # deletes every contact whose purge_after had passed when the job started, and ends even while more come due.

@@ -87,8 +87,9 @@ class PublicService:
         `citizen`), with its public report (tracking code, token hash), contact and photos, in one transaction.
 
         Refused without writing anything: 422 for bad input (field named), 413/415/422 for a photo, 429 over a rate
-        limit (per `client` address — not for an Open311 client, limited per key — and per contact phone/e-mail). Callers check their own extras (Open311
-        attributes, API keys and their limits) before; `client` is the resolved client address.
+        limit (per `client` address — not for an Open311 client, limited per key — and per contact phone/e-mail).
+        Callers check their own extras (Open311 attributes, API keys and their limits) before; `client` is the
+        resolved client address.
         """
         s = self.settings
         description = rules.description(data.description)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grid_mgmt.lib.layers import Filter, LayerSpec
+from grid_mgmt.lib.sql import text
 from grid_mgmt.regions.schemas import (
     DutyGridRead,
     DutyWorker,

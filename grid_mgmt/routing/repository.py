@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grid_mgmt.cases.lifecycle import TERMINAL, Status
+from grid_mgmt.cases.repository import CASE_COLUMNS, CASE_FROM, to_case
+from grid_mgmt.cases.schemas import CaseRead
+from grid_mgmt.lib.sql import text
 
 _CLOSED = ", ".join(repr(str(s)) for s in sorted({*TERMINAL, Status.MERGED}))
 
@@ -75,12 +77,14 @@ async def candidates(conn: AsyncConnection, case_id: int, radius_m: float) -> li
     return list((await conn.execute(_CANDIDATES, {"case_id": case_id, "radius": radius_m})).all())
 
 
-_LOCK = text("SELECT id, status, routed_at, version FROM cases WHERE id = :id FOR UPDATE")
+_LOCK = text(f"SELECT {CASE_COLUMNS}, c.routed_at {CASE_FROM} WHERE c.id = :id FOR UPDATE OF c")
 
 
-async def lock_case(conn: AsyncConnection, case_id: int) -> Any:
-    """The case's routing state, locked until the end of the transaction (one router at a time)."""
-    return (await conn.execute(_LOCK, {"id": case_id})).one_or_none()
+async def lock_case(conn: AsyncConnection, case_id: int) -> tuple[CaseRead, Any] | None:
+    """The case and when it was routed, locked until the end of the transaction (one router at a time); the case
+    is what the lifecycle's first action starts from (no second read)."""
+    row = (await conn.execute(_LOCK, {"id": case_id})).one_or_none()
+    return (to_case(row), row.routed_at) if row is not None else None
 
 
 _DUPLICATE = text(f"""

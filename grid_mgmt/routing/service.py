@@ -66,10 +66,11 @@ async def route_case(engine: AsyncEngine, settings: Settings, case_id: int, arq:
 
 
 async def _route_locked(conn: AsyncConnection, settings: Settings, case_id: int) -> str:
-    state = await repo.lock_case(conn, case_id)
-    if state is None:
+    locked = await repo.lock_case(conn, case_id)
+    if locked is None:
         return "missing"
-    if state.status != "reported" or state.routed_at is not None:
+    case, routed_at = locked
+    if case.status != "reported" or routed_at is not None:
         return "skipped"
     dup = await repo.find_duplicate(conn, case_id)
     if dup is not None:
@@ -79,7 +80,7 @@ async def _route_locked(conn: AsyncConnection, settings: Settings, case_id: int)
         }  # fmt: skip
         await repo.mark_routed(conn, case_id, msgspec.json.encode({"decision": reason}).decode())
         note = f"duplicate of case {dup.case_no}, {dup.distance_m} m away within {dup.duplicate_window_min} min"
-        await apply_in(conn, case_id, "merge", SYSTEM, MergePayload(into=int(dup.id), note=note))
+        await apply_in(conn, case_id, "merge", SYSTEM, MergePayload(into=int(dup.id), note=note), case)
         return "merged"
     ranked = _candidates(await repo.candidates(conn, case_id, settings.pipeline_radius_m))
     if not ranked:
@@ -94,7 +95,7 @@ async def _route_locked(conn: AsyncConnection, settings: Settings, case_id: int)
         await announce(conn, topic="case.routed", case_id=case_id, payload={"suggested": decision})
         return "suggested"
     note = f"automatic: {explain(best)}"
-    registered = await apply_in(conn, case_id, "register", SYSTEM, ActionPayload(note=note))
+    registered = await apply_in(conn, case_id, "register", SYSTEM, ActionPayload(note=note), case)
     await apply_in(conn, case_id, "dispatch", SYSTEM, DispatchPayload(unit_code=best.unit_code, note=note), registered)
     return "dispatched"
 

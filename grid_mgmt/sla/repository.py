@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from grid_mgmt.lib.sql import text
 from grid_mgmt.sla.schemas import CalendarDayRead
 
 _COLUMNS = "day, kind, name, source, updated_at"

@@ -13,11 +13,11 @@ import datetime as dt
 import logging
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from grid_mgmt.cases.service import append_system_activity, enqueue_check
 from grid_mgmt.lib.jobs import JobBuffer, committed
+from grid_mgmt.lib.sql import text
 from grid_mgmt.notify.service import announce
 
 log = logging.getLogger(__name__)

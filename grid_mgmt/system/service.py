@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from grid_mgmt import __version__
 from grid_mgmt.db.migrate import head_revision
+from grid_mgmt.lib.sql import text
 from grid_mgmt.system.schemas import CheckRead, HealthRead
 
 TIMEOUT = 2.0

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from grid_mgmt.lib.sql import text
 
 DICTIONARY_LAYERS = ("category", "region", "grid", "unit", "duty_grid", "duty_grid_grid", "duty_grid_worker")
 """Tables whose statement trigger bumps `layer_version` (migration 0001) and which a phone caches."""

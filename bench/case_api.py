@@ -156,6 +156,22 @@ def lua_str(s: str) -> str:
 
 # Appended to the scripts: wrap the harness's done() (bench/wrk.py DONE_LUA, appended after this script) so
 # that ours runs too. Ours prints one more JSON line: status counts from response() of every thread, and p95.
+def lua_response(ok: str, also: str = "") -> str:
+    """wrk's `response` function: an answer passing the Lua test `ok` counts in n_ok (then the Lua statements
+    `also` run: e.g. counting empty pages); any other answer counts by status in n_other, the first one sampled."""
+    return f"""response = function(status, headers, body)
+  if {ok} then
+    n_ok = n_ok + 1
+    {also}
+  else
+    local k = tostring(status)
+    n_other[k] = (n_other[k] or 0) + 1
+    if sample_bad == nil then sample_bad = k .. " " .. string.sub(body or "", 1, 300) end
+  end
+end
+"""
+
+
 WRAP_DONE = r"""
 local extra_done
 setmetatable(_G, {__newindex = function(t, k, v)

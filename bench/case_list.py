@@ -53,6 +53,9 @@ def _bbox(c: tuple[float, float]) -> tuple[float, float, float, float]:
     return (round(c[0] - hx, 6), round(c[1] - hy, 6), round(c[0] + hx, 6), round(c[1] + hy, 6))
 
 
+_COUNT_EMPTY = """if string.find(body, '"items":[]', 1, true) then n_empty = n_empty + 1 end"""
+
+
 def list_lua(centres: list[tuple[float, float]], token: str) -> str:
     boxes = ",\n".join("  {%r, %r, %r, %r}" % _bbox(c) for c in centres)  # noqa: UP031
     return (
@@ -75,17 +78,7 @@ request = function()
   return wrk.format("GET", string.format(
     "/api/v1/cases?status=registered&bbox=%.6f,%.6f,%.6f,%.6f&limit=50", b[1], b[2], b[3], b[4]), hdrs)
 end
-response = function(status, headers, body)
-  if status == 200 then
-    n_ok = n_ok + 1
-    if string.find(body, '"items":[]', 1, true) then n_empty = n_empty + 1 end
-  else
-    local k = tostring(status)
-    n_other[k] = (n_other[k] or 0) + 1
-    if sample_bad == nil then sample_bad = k .. " " .. string.sub(body or "", 1, 300) end
-  end
-end
-"""
+{case_api.lua_response("status == 200", _COUNT_EMPTY)}"""
     )
 
 

@@ -21,6 +21,8 @@ from bench.http_load import Load, Settings, latency_metrics, measure
 from bench.pgstat import db_stats
 from bench.util import Row, console
 
+_COUNT_EMPTY = "if string.sub(body, 1, 2) ~= '[{' then n_empty = n_empty + 1 end"
+"""An answer that is not a list of requests (an empty page) is counted apart; the run then fails."""
 P95_MS = 100.0
 TARGET = f"p95 ≤ {P95_MS:g} ms"
 CONNECTIONS = 16  # graded, as the case list; a second row uses --connections (default 64)
@@ -51,18 +53,7 @@ end
 request = function()
   return wrk.format("GET", "{PATH}")
 end
-response = function(status, headers, body)
-  if status == 200 and string.sub(body, 1, 2) == '[{{' then
-    n_ok = n_ok + 1
-  elseif status == 200 then
-    n_empty = n_empty + 1
-  else
-    local k = tostring(status)
-    n_other[k] = (n_other[k] or 0) + 1
-    if sample_bad == nil then sample_bad = k .. " " .. string.sub(body or "", 1, 300) end
-  end
-end
-"""
+{case_api.lua_response("status == 200", _COUNT_EMPTY)}"""
     )
 
 

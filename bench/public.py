@@ -82,16 +82,7 @@ request = function()
   return wrk.format("POST", "{PUBLIC_PATH}", {{["Content-Type"] = "application/json", ["X-Forwarded-For"] = addr}},
                     body)
 end
-response = function(status, headers, body)
-  if status == 201 then
-    n_ok = n_ok + 1
-  else
-    local k = tostring(status)
-    n_other[k] = (n_other[k] or 0) + 1
-    if sample_bad == nil then sample_bad = k .. " " .. string.sub(body or "", 1, 300) end
-  end
-end
-"""
+{case_api.lua_response("status == 201")}"""
     )
 
 

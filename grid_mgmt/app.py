@@ -16,9 +16,9 @@ from grid_mgmt.cases.controllers import CaseController, action_router
 from grid_mgmt.cases.search import CASE_LIST_ROUTES
 from grid_mgmt.categories.controllers import CategoryController
 from grid_mgmt.components.controllers import ComponentController
-from grid_mgmt.db.engine import make_engine
+from grid_mgmt.db.engine import make_engine, make_read_engine
 from grid_mgmt.intake.controllers import AttachmentController, IntakeController
-from grid_mgmt.lib.deps import provide_db, provide_geo_list, provide_item_list, provide_settings
+from grid_mgmt.lib.deps import provide_db, provide_geo_list, provide_item_list, provide_read_db, provide_settings
 from grid_mgmt.lib.errors import EXCEPTION_HANDLERS
 from grid_mgmt.lib.jobs import job_queue
 from grid_mgmt.media.controllers import ThumbnailController
@@ -71,7 +71,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
         arq = job_queue(settings.redis_url)
         locator = GridLocator(engine, settings.asyncpg_dsn) if settings.locate_cache else None
-        app.state.update(engine=engine, redis=redis, arq=arq, locator=locator, settings=settings)
+        read_engine = make_read_engine(settings)
+        app.state.update(
+            engine=engine, read_engine=read_engine, redis=redis, arq=arq, locator=locator, settings=settings
+        )
         if locator is not None:
             await locator.start()
         try:
@@ -82,12 +85,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await redis.aclose()
             await arq.aclose()
             await engine.dispose()
+            await read_engine.dispose()
 
     return Litestar(
         # the case list: plain handlers, after IntakeController which shares the path /api/v1/cases
         route_handlers=[*ROUTES, action_router(), *CASE_LIST_ROUTES, docs_assets_router()],
         dependencies={
             "db": Provide(provide_db, sync_to_thread=False),
+            "read_db": Provide(provide_read_db, sync_to_thread=False),
             "settings": Provide(provide_settings, sync_to_thread=False),
             "geo_list": Provide(provide_geo_list),
             "item_list": Provide(provide_item_list),

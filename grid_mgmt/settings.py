@@ -108,6 +108,16 @@ class Settings:
     backend and asyncpg's setup every time: milliseconds of CPU on both sides), so 0 — callers wait for a pooled
     connection instead — and a pool sized to the load is the faster choice."""
 
+    read_database_url: str = field(default_factory=lambda: _env("READ_DATABASE_URL", ""))
+    """Where case lists read (a streaming replica at scale); empty = GRID_DATABASE_URL."""
+
+    list_timeout_ms: int = field(default_factory=lambda: _env_int("LIST_TIMEOUT_MS", 5000))
+    """The longest a case list statement may run (then 422: narrow the filters)."""
+
+    read_pool_size: int = field(default_factory=lambda: _env_int("READ_POOL_SIZE", 10))
+    """Connections per API process for case lists (autocommit, tuned for them: custom plans, no parallel
+    workers, a statement timeout), apart from the pool that writes."""
+
     jurisdiction_buffer_m: float = field(default_factory=lambda: _env_float("JURISDICTION_BUFFER_M", 2000.0))
     """How far outside the district boundary a reported point is still accepted, in metres."""
 

@@ -6,6 +6,7 @@ transition: `CaseService.apply` asks `decide()` and does what the rule says.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -397,5 +398,10 @@ def actions_from(status: str) -> list[str]:
 
 def actions_for(status: str, roles: frozenset[str] | set[str]) -> list[str]:
     """What an actor with `roles` may do next with a case in `status` (the table's roles; who within a role may
-    act — the case's own unit, its checker — is the service's check)."""
-    return sorted(a for (s, a), rule in TABLE.items() if s == status and any(r in rule.roles for r in roles))
+    act — the case's own unit, its checker — is the service's check). A new list each call (callers keep it)."""
+    return list(_actions_for(status, frozenset(roles)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _actions_for(status: str, roles: frozenset[str]) -> tuple[str, ...]:
+    return tuple(sorted(a for (s, a), rule in TABLE.items() if s == status and any(r in rule.roles for r in roles)))

@@ -29,7 +29,7 @@ from grid_mgmt.cases.lifecycle import Status
 from grid_mgmt.cases.schemas import CaseRead
 from grid_mgmt.db.models.case import URGENCIES
 from grid_mgmt.lib.auth import Principal, authenticated, current
-from grid_mgmt.lib.deps import DB, AppSettings
+from grid_mgmt.lib.deps import AppSettings, ReadDB
 from grid_mgmt.lib.errors import DomainError, InvalidInput
 from grid_mgmt.lib.openapi import BBOX, CURSOR, responses
 from grid_mgmt.lib.pagination import check_limit, decode_cursor, encode_cursor
@@ -281,11 +281,11 @@ def _timed_out(exc: DBAPIError) -> bool:
     return type(exc.orig).__name__ == "QueryCanceledError" or "statement timeout" in str(exc.orig)
 
 
-async def search(engine: AsyncEngine, principal: Principal, query: CaseQuery) -> tuple[list[CaseRead], str | None]:
-    """One page of cases in the principal's scope and the cursor of the next page (None on the last)."""
+async def search(read_engine: AsyncEngine, principal: Principal, query: CaseQuery) -> tuple[list[CaseRead], str | None]:
+    """One page of cases in the principal's scope and the cursor of the next page (None on the last), read through
+    the list engine (`db.engine.make_read_engine`: its connections carry the list's settings; one round trip)."""
     try:
-        async with engine.connect() as conn:
-            await repo.tune(conn, repo.LIST_TIMEOUT_MS)
+        async with read_engine.connect() as conn:
             items, more = await repo.list_page(
                 conn, query.filter, principal, query.sort, query.after, query.limit, ALL_STATUSES
             )
@@ -430,13 +430,13 @@ LIST_DESCRIPTION = (
 )
 async def list_cases(
     request: Request[Any, Any, Any],
-    db: DB,
+    read_db: ReadDB,
     case_query: CaseQueryDep,
     format_: Annotated[
         Literal["json", "geojson"], QueryParameter(name="format", description="json (default) or geojson")
     ] = "json",
 ) -> ItemPage[CaseRead] | FeatureCollection[CaseRead]:
-    items, next_cursor = await search(db, current(request), case_query)
+    items, next_cursor = await search(read_db, current(request), case_query)
     if format_ == "geojson":
         return as_features(items, next_cursor)
     return ItemPage(items=items, next_cursor=next_cursor)
@@ -452,9 +452,9 @@ async def list_cases(
     responses=responses(400, 401, 422),
 )
 async def list_cases_geojson(
-    request: Request[Any, Any, Any], db: DB, case_query: CaseQueryDep
+    request: Request[Any, Any, Any], read_db: ReadDB, case_query: CaseQueryDep
 ) -> FeatureCollection[CaseRead]:
-    items, next_cursor = await search(db, current(request), case_query)
+    items, next_cursor = await search(read_db, current(request), case_query)
     return as_features(items, next_cursor)
 
 

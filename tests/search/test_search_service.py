@@ -3,33 +3,54 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from typing import Any
 
 import asyncpg
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grid_mgmt.cases import search, search_repository
+from grid_mgmt.db.engine import make_read_engine
 from grid_mgmt.lib.errors import InvalidInput
 from grid_mgmt.settings import Settings
 from tests.conftest import principal_of
 
 
 async def test_a_statement_over_the_time_limit_is_a_422_asking_for_narrower_filters(
-    engine: AsyncEngine, pg: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, pg: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def slow(conn: AsyncConnection, *args: Any) -> Any:
         await conn.execute(text("SELECT pg_sleep(1)"))
         raise AssertionError("the statement timeout did not fire")
 
-    monkeypatch.setattr(search_repository, "LIST_TIMEOUT_MS", 50)
     monkeypatch.setattr(search_repository, "list_page", slow)
-    principal = await principal_of(pg, "supervisor1")
-    query = search.build_query(principal, Settings(), q="井盖")
-    with pytest.raises(InvalidInput, match="takes too long") as caught:
-        await search.search(engine, principal, query)
-    assert caught.value.extra == {"field": "q"}
+    read_engine = make_read_engine(replace(settings, list_timeout_ms=50))  # the timeout is the connection's
+    try:
+        principal = await principal_of(pg, "supervisor1")
+        query = search.build_query(principal, Settings(), q="井盖")
+        with pytest.raises(InvalidInput, match="takes too long") as caught:
+            await search.search(read_engine, principal, query)
+        assert caught.value.extra == {"field": "q"}
+    finally:
+        await read_engine.dispose()
+
+
+async def test_the_read_engine_reads_in_autocommit_with_the_list_settings(settings: Settings) -> None:
+    read_engine = make_read_engine(settings)
+    try:
+        async with read_engine.connect() as conn:
+            got = (await conn.execute(text(
+                "SELECT current_setting('plan_cache_mode'), current_setting('max_parallel_workers_per_gather'),"
+                " current_setting('statement_timeout')"
+            ))).one()  # fmt: skip
+            assert tuple(got) == ("force_custom_plan", "0", "5s")
+            first = (await conn.execute(text("SELECT pg_current_xact_id()::text"))).scalar()
+            second = (await conn.execute(text("SELECT pg_current_xact_id()::text"))).scalar()
+            assert first != second  # each statement its own transaction: no BEGIN/COMMIT round trips
+    finally:
+        await read_engine.dispose()
 
 
 @pytest.mark.parametrize("name", list(search_repository.SORTS))

@@ -60,10 +60,11 @@ def scope_sql(principal: Principal, alias: str = "c") -> tuple[str, dict[str, An
 
 
 def to_case(row: Any, roles: frozenset[str] | None = None) -> CaseRead:
-    """A case row as read; `next_actions` are what `roles` may do next (all the status allows when None)."""
+    """A case row as read (a SQLAlchemy row, or an asyncpg record); `next_actions` are what `roles` may do next
+    (all the status allows when None)."""
     from grid_mgmt.cases.lifecycle import actions_for, actions_from
 
-    read = msgspec.convert(dict(row._mapping), CaseRead)
+    read = msgspec.convert(dict(row._mapping) if hasattr(row, "_mapping") else dict(row), CaseRead)
     read.next_actions = actions_from(read.status) if roles is None else actions_for(read.status, roles)
     return read
 

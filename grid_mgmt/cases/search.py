@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
+import asyncpg
 from litestar import Request, get
 from litestar.di import NamedDependency, Provide
 from litestar.handlers import HTTPRouteHandler
@@ -277,8 +278,9 @@ def build_query(
 # ---- reading (also used by other features) ----------------------------------------------------------------
 
 
-def _timed_out(exc: DBAPIError) -> bool:
-    return type(exc.orig).__name__ == "QueryCanceledError" or "statement timeout" in str(exc.orig)
+def _timed_out(exc: Exception) -> bool:
+    orig = getattr(exc, "orig", exc)  # SQLAlchemy wraps the driver's error; a raw asyncpg statement does not
+    return type(orig).__name__ == "QueryCanceledError" or "statement timeout" in str(orig)
 
 
 async def search(read_engine: AsyncEngine, principal: Principal, query: CaseQuery) -> tuple[list[CaseRead], str | None]:
@@ -289,7 +291,7 @@ async def search(read_engine: AsyncEngine, principal: Principal, query: CaseQuer
             items, more = await repo.list_page(
                 conn, query.filter, principal, query.sort, query.after, query.limit, ALL_STATUSES
             )
-    except DBAPIError as exc:
+    except (DBAPIError, asyncpg.QueryCanceledError) as exc:
         if not _timed_out(exc):
             raise
         raise InvalidInput(

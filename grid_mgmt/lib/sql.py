@@ -46,3 +46,9 @@ def statement(sql: str) -> Statement:
         return f"${names.index(name) + 1}"
 
     return Statement(sql, _sa_text(sql), _NAME.sub(number, sql), tuple(names))
+
+
+@functools.lru_cache(maxsize=1024)
+def statement_of(sql: str) -> Statement:
+    """`statement(sql)` once per distinct text (statements built per request, e.g. a list's filters)."""
+    return statement(sql)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -13,7 +12,9 @@ from grid_mgmt.accounts.schemas import Role, UserCreate, UserRead
 
 if TYPE_CHECKING:  # the service pulls in litestar, sqlalchemy and redis: only load them when a command runs
     from grid_mgmt.accounts.service import AccountService
-    from grid_mgmt.settings import Settings
+
+from grid_mgmt.lib.cli import run_command
+from grid_mgmt.settings import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 PROG = "grid-mgmt users"
@@ -98,23 +99,7 @@ def _ask_password(args: argparse.Namespace) -> str:
 
 def _runner(action: Action) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
-        import asyncpg
-        from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-
-        from grid_mgmt.lib.errors import DomainError
-        from grid_mgmt.settings import get_settings
-
-        try:
-            return asyncio.run(_with_service(getattr(args, "settings", None) or get_settings(), action, args))
-        except DomainError as exc:
-            print(f"{PROG}: {exc.detail}", file=sys.stderr)
-            return EXIT_FAILED
-        except _Refused as exc:
-            print(f"{PROG}: {exc}", file=sys.stderr)
-            return EXIT_FAILED
-        except (OSError, asyncpg.PostgresError, OperationalError, InterfaceError, DBAPIError) as exc:
-            print(f"{PROG}: database error: {exc}", file=sys.stderr)
-            return EXIT_FAILED
+        return run_command(PROG, args, lambda settings: _with_service(settings, action, args), refused=(_Refused,))
 
     return run
 

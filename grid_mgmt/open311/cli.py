@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the service pulls in litestar and sqlalchemy: only load them when a command runs
     from grid_mgmt.open311.schemas import Open311KeyRead
     from grid_mgmt.open311.service import KeyService
-    from grid_mgmt.settings import Settings
+
+from grid_mgmt.lib.cli import run_command
+from grid_mgmt.settings import Settings
 
 EXIT_OK, EXIT_FAILED = 0, 1
 PROG = "grid-mgmt open311-key"
@@ -39,20 +39,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _runner(action: Action) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
-        import asyncpg
-        from sqlalchemy.exc import DBAPIError
-
-        from grid_mgmt.lib.errors import DomainError
-        from grid_mgmt.settings import get_settings
-
-        try:
-            return asyncio.run(_with_service(getattr(args, "settings", None) or get_settings(), action, args))
-        except DomainError as exc:
-            print(f"{PROG}: {exc.detail}", file=sys.stderr)
-            return EXIT_FAILED
-        except (OSError, asyncpg.PostgresError, DBAPIError) as exc:
-            print(f"{PROG}: database error: {exc}", file=sys.stderr)
-            return EXIT_FAILED
+        return run_command(PROG, args, lambda settings: _with_service(settings, action, args))
 
     return run
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from grid_mgmt.cases.schemas import ActivityRead, CaseRead
 from grid_mgmt.lib.auth import CENTRE_ROLES, Principal
@@ -149,28 +149,45 @@ async def last_payload(conn: AsyncConnection, case_id: int, action: str) -> dict
 
 @dataclass(frozen=True, slots=True)
 class ClassFacts:
-    """What filing a case needs of its class."""
+    """What filing a case (a worker's or a citizen's) needs of its class."""
 
     code: str
     kind: str
     name: str
     active: bool
+    public: bool
+    duplicate_radius_m: int
     time_limits: dict[str, Any]
 
 
 CLASSES_CACHE_S = 30.0
 """How long a process reuses the class dictionary (it changes by import, rarely)."""
+MISS_RELOAD_S = 1.0
+"""A code the cached dictionary does not know reloads it, at most this often (a new class is seen at once)."""
 _CLASSES: list[Any] = [0.0, {}]  # [expires (monotonic), code → ClassFacts]
+_CLASSES_SQL = "SELECT code, kind, name, active, public, duplicate_radius_m, time_limits FROM category"
 
 
-async def class_facts(conn: AsyncConnection, category_code: str) -> ClassFacts | None:
-    """A class of the dictionary (None when unknown); the whole dictionary is read at once and kept per process
-    for CLASSES_CACHE_S, so a report of a known class costs no query."""
-    if _CLASSES[0] <= time.monotonic():
-        rows = (await conn.execute(text("SELECT code, kind, name, active, time_limits FROM category"))).all()
-        facts = {r.code: ClassFacts(r.code, r.kind, r.name, bool(r.active), dict(r.time_limits or {})) for r in rows}
-        _CLASSES[:] = [time.monotonic() + CLASSES_CACHE_S, facts]
+async def class_facts(source: AsyncConnection | AsyncEngine, category_code: str) -> ClassFacts | None:
+    """A class of the dictionary (None when unknown). The whole dictionary is read at once and kept per process for
+    CLASSES_CACHE_S, so a report of a known class costs no query; with an engine as `source` a connection is taken
+    only to read it."""
+    now = time.monotonic()
     found: ClassFacts | None = _CLASSES[1].get(category_code)
+    stale = _CLASSES[0] <= now or (found is None and _CLASSES[0] - CLASSES_CACHE_S + MISS_RELOAD_S <= now)
+    if stale:
+        if isinstance(source, AsyncEngine):
+            async with source.connect() as conn:
+                rows = (await conn.execute(text(_CLASSES_SQL))).all()
+        else:
+            rows = (await source.execute(text(_CLASSES_SQL))).all()
+        facts = {
+            r.code: ClassFacts(r.code, r.kind, r.name, bool(r.active), bool(r.public), int(r.duplicate_radius_m),
+                               dict(r.time_limits or {}))
+            for r in rows
+        }  # fmt: skip
+        _CLASSES[:] = [time.monotonic() + CLASSES_CACHE_S, facts]
+        found = facts.get(category_code)
     return found
 
 

@@ -71,8 +71,6 @@ class NewCase:
     captured_at: dt.datetime | None = None
     flags: list[str] = field(default_factory=list)
     status: str = lc.Status.REPORTED
-    time_limits: dict[str, Any] | None = None
-    """The class's limits when the caller already read them (saves a query)."""
 
 
 @dataclass(slots=True)
@@ -101,10 +99,9 @@ async def plan_case(conn: AsyncConnection, new: NewCase, principal: Principal | 
     cls = await repo.class_facts(conn, new.category_code)
     if cls is None:
         raise InvalidInput(f"unknown class {new.category_code!r}", extra={"field": "category_code"})
-    limits = new.time_limits if new.time_limits is not None else cls.time_limits
     settings = get_settings()
     planned = deadlines.start(
-        now, deadlines.limit_of(limits, stage, new.urgency), await calendar_on(conn, settings),
+        now, deadlines.limit_of(cls.time_limits, stage, new.urgency), await calendar_on(conn, settings),
         settings.deadline_warn_share, deadlines.Clocked(None, None, None, 0),
     )  # fmt: skip
     case_id, serial = await repo.CASE_IDS.take(await driver_connection(conn))

@@ -13,13 +13,13 @@ from grid_mgmt.lib.sql import text
 # Statements of the hot path are built once (text() parses its bind parameters with a regex on every call).
 
 _CLASSES = text("""
-SELECT code, name, name_en, kind, left(code, 3) AS major, major_name, duplicate_radius_m, time_limits
+SELECT code, name, name_en, kind, left(code, 3) AS major, major_name, duplicate_radius_m
 FROM category WHERE public AND active ORDER BY code
 """)
 
 
 async def public_classes(conn: AsyncConnection) -> list[Any]:
-    """The classes citizens may report (public and active), with their time limits."""
+    """The classes citizens may report (public and active), by code."""
     return list((await conn.execute(_CLASSES)).all())
 
 

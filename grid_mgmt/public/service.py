@@ -1,15 +1,14 @@
 """Citizens' reports: filing them (web and Open311 alike), what can be reported, open reports nearby, contacts.
 
 Filing is a hot path. Per report: the checks that need nothing, one Redis round trip for every rate limit, the class
-from the process's copy of the public classes, the grid from the process's index, then one transaction of two
-statements (`open_case`; the public report with its contact) and one Redis call for the buffered jobs.
+from the process's class dictionary (`cases.repository.class_facts`), the grid from the process's index, then one
+transaction of two statements (`open_case`; the public report with its contact) and one Redis call for the jobs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +19,7 @@ from geo.crs import normalize_crs, to_wgs84
 from geo.measure import distance_m
 from geo.validate import check_lonlat
 from grid_mgmt.cases import lifecycle as lc
+from grid_mgmt.cases.repository import ClassFacts, class_facts
 from grid_mgmt.cases.service import CaseService, NewCase, open_case
 from grid_mgmt.intake import photos as photo_checks
 from grid_mgmt.intake import repository as intake_repo
@@ -41,8 +41,6 @@ from grid_mgmt.regions import service as regions
 from grid_mgmt.regions.schemas import LocateRead
 from grid_mgmt.settings import Settings
 
-CLASS_CACHE_S = 30.0
-"""How long a process reuses the list of public classes (a class made public is seen within this time)."""
 NEARBY_LIMIT = 20
 MAX_NEARBY_RADIUS_M = 500.0
 NOT_OPEN = sorted(str(s) for s in {*lc.TERMINAL, lc.Status.MERGED})
@@ -50,8 +48,6 @@ NOT_OPEN = sorted(str(s) for s in {*lc.TERMINAL, lc.Status.MERGED})
 CODE_ATTEMPTS = 5
 
 _locate_read = msgspec.json.Decoder(LocateRead)
-_classes: dict[Any, tuple[float, dict[str, Any]]] = {}
-"""Per database URL: (expiry, code → public class)."""
 
 
 class PublicService:
@@ -105,11 +101,10 @@ class PublicService:
         where = await self.locate(data.lon, data.lat, crs)
         checked = await self.store_photos(photos)
         new = NewCase(
-            source="citizen", category_code=str(category["code"]), urgency="normal", description=description,
+            source="citizen", category_code=category.code, urgency="normal", description=description,
             lon=where.lon, lat=where.lat, input_crs=crs, address=address, grid_code=where.grid.code,
             community_code=where.community.code, street_code=where.street.code if where.street else None,
             district_code=where.district.code if where.district else None, status=lc.Status.VERIFYING,
-            time_limits=dict(category["time_limits"] or {}),
         )  # fmt: skip
         with JobBuffer.collect() as jobs:
             async with self.engine.begin() as conn:
@@ -134,18 +129,11 @@ class PublicService:
             created_at=created,
         )  # fmt: skip
 
-    async def public_class(self, code: str, field: str = "category_code") -> dict[str, Any]:
-        """A class citizens may report (from the process's copy, reloaded on a miss); 422 naming `field`."""
-        key = self.engine.url
-        hit = _classes.get(key)
-        now = time.monotonic()
-        found: dict[str, Any] | None = hit[1].get(code) if hit is not None and hit[0] > now else None
-        if found is None and (hit is None or hit[0] - CLASS_CACHE_S + 1.0 < now):  # at most one reload a second
-            async with self.engine.connect() as conn:
-                rows = await repo.public_classes(conn)
-            _classes[key] = (now + CLASS_CACHE_S, {r.code: dict(r._mapping) for r in rows})
-            found = _classes[key][1].get(code)
-        if found is None:
+    async def public_class(self, code: str, field: str = "category_code") -> ClassFacts:
+        """A class citizens may report (public and active; from the process's class dictionary); 422 naming
+        `field`."""
+        found = await class_facts(self.engine, code)
+        if found is None or not (found.public and found.active):
             raise InvalidInput(
                 f"{field} {code!r} is not a class citizens can report: GET /api/v1/public/classes lists them",
                 extra={"field": field},
@@ -217,14 +205,14 @@ class PublicService:
         check_lonlat(lon, lat)
         wlon, wlat = to_wgs84(lon, lat, normalize_crs(crs))
         category = await self.public_class(category_code, field="class")
-        radius = float(category["duplicate_radius_m"]) if radius_m is None else radius_m
+        radius = float(category.duplicate_radius_m) if radius_m is None else radius_m
         if not math.isfinite(radius) or radius <= 0 or radius > MAX_NEARBY_RADIUS_M:
             raise InvalidInput(
                 f"radius must be more than 0 and at most {MAX_NEARBY_RADIUS_M:g} m, got {radius_m}",
                 extra={"field": "radius"},
             )
         async with self.engine.connect() as conn:
-            rows = await repo.nearby(conn, category=str(category["code"]), lon=wlon, lat=wlat, radius_m=radius,
+            rows = await repo.nearby(conn, category=category.code, lon=wlon, lat=wlat, radius_m=radius,
                                      closed=NOT_OPEN, limit=NEARBY_LIMIT)  # fmt: skip
         items = [
             NearbyRead(tracking_code=r.tracking_code, case_no=r.case_no, status=r.status,

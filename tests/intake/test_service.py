@@ -71,3 +71,31 @@ async def test_a_refused_report_enqueues_nothing(
     with pytest.raises(intake.InvalidInput):
         await svc.report(principal, msgspec.convert(report(lon, lat, category_code="E9999"), CaseIn, strict=False))
     assert await queued(arq_pool) == []
+
+
+async def test_the_class_dictionary_knows_a_class_added_after_it_was_read(
+    engine: AsyncEngine, pg: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A code the cached dictionary lacks reloads it (at most once per MISS_RELOAD_S): a class added by an import is
+    reportable at once, by phones and citizens alike; a known class is served from the cache."""
+    from grid_mgmt.cases import repository as cases_repo
+
+    monkeypatch.setattr(cases_repo, "MISS_RELOAD_S", 0.0)
+    cases_repo.forget_classes()
+    known = await cases_repo.class_facts(engine, "E0102")
+    assert known is not None and known.kind == "event"
+    assert await cases_repo.class_facts(engine, "E0199") is None
+    await pg.execute(
+        "INSERT INTO category (code, kind, major_code, major_name, minor_code, name, name_en, public)"
+        " SELECT 'E0199', kind, major_code, major_name, '0199', 'test class', 'test class', true FROM category"
+        " WHERE code = 'E0102'"
+    )
+    try:
+        added = await cases_repo.class_facts(engine, "E0199")
+        assert added is not None and added.name == "test class" and added.public and added.active
+        await pg.execute("UPDATE category SET name = 'renamed' WHERE code = 'E0102'")
+        assert (await cases_repo.class_facts(engine, "E0102")).name == known.name  # a hit: no reload
+    finally:
+        await pg.execute("UPDATE category SET name = $1 WHERE code = 'E0102'", known.name)
+        await pg.execute("DELETE FROM category WHERE code = 'E0199'")
+        cases_repo.forget_classes()

@@ -26,8 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grid_mgmt.cases.repository import CASE_SELECT, scope_sql, to_case
 from grid_mgmt.cases.schemas import CaseRead
+from grid_mgmt.db.engine import list_settings
 from grid_mgmt.lib.auth import Principal
-from grid_mgmt.lib.sql import statement_of, text
+from grid_mgmt.lib.sql import driver_connection, statement_of, text
 
 LIST_TIMEOUT_MS = 5000
 """A list statement that runs longer is cancelled (the caller answers 422 asking for narrower filters)."""
@@ -202,23 +203,11 @@ def _where(conditions: Sequence[str]) -> str:
 
 
 async def tune(conn: AsyncConnection, timeout_ms: int = LIST_TIMEOUT_MS) -> None:
-    """Settings for the list statements of this transaction (SET LOCAL).
-
-    - `plan_cache_mode = force_custom_plan`: the driver prepares statements, and after five runs PostgreSQL may
-      switch to a generic plan that does not know the bbox or the statuses — measured at 1,000,000 cases it
-      picked a plan 100× slower; planning each time costs about a millisecond.
-    - no parallel workers: starting them costs more than reading a page (a 50-row page needs a few hundred rows).
-    - a statement timeout: a filter no index serves (a rare word in `q` over every case) cannot hold a
-      connection for long; the caller turns the cancellation into a 422 asking for narrower filters.
-    """
-    await conn.execute(
-        text(
-            "SELECT set_config('statement_timeout', :timeout, true),"
-            " set_config('plan_cache_mode', 'force_custom_plan', true),"
-            " set_config('max_parallel_workers_per_gather', '0', true)"
-        ),
-        {"timeout": str(int(timeout_ms))},
-    )
+    """`db.engine.list_settings` for the list statements of this transaction (SET LOCAL), on a connection of the
+    main engine (the task queues read in the transaction of their other statements)."""
+    wanted = list_settings(timeout_ms)
+    calls = ", ".join(f"set_config('{name}', :{name}, true)" for name in wanted)
+    await conn.execute(text(f"SELECT {calls}"), wanted)
 
 
 async def list_page(
@@ -233,9 +222,7 @@ async def list_page(
     """One page of cases and whether more follow."""
     sql, params = list_sql(flt, principal, sort, after, limit, all_statuses)
     stmt = statement_of(sql)  # straight on asyncpg: SQLAlchemy's row machinery cost more than the statement
-    raw = (await conn.get_raw_connection()).driver_connection
-    assert raw is not None
-    rows = await raw.fetch(stmt.positional, *stmt.args(params))
+    rows = await (await driver_connection(conn)).fetch(stmt.positional, *stmt.args(params))
     return [to_case(r, principal.roles) for r in rows[:limit]], len(rows) > limit
 
 

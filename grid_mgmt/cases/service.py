@@ -18,6 +18,7 @@ from grid_mgmt.cases.schemas import ActionPayload, CaseRead, TimelineRead
 from grid_mgmt.lib.auth import Principal
 from grid_mgmt.lib.errors import Conflict, DomainError, InvalidInput, NotFound
 from grid_mgmt.lib.jobs import committed, enqueue
+from grid_mgmt.lib.sql import driver_connection
 from grid_mgmt.notify.service import announce
 from grid_mgmt.settings import get_settings
 from grid_mgmt.sla import deadlines
@@ -80,11 +81,6 @@ class Filing:
     values: dict[str, Any]
     case: CaseRead
     check_at: dt.datetime | None
-
-
-async def driver_connection(conn: AsyncConnection) -> Any:
-    """The asyncpg connection under a SQLAlchemy connection (the hot paths' prepared statements run on it)."""
-    return (await conn.get_raw_connection()).driver_connection
 
 
 _STAMPS = ("registered_at", "dispatched_at", "acknowledged_at", "handled_at", "checked_at", "closed_at", "cancelled_at")

@@ -18,9 +18,9 @@ def make_engine(settings: Settings) -> AsyncEngine:
     )
 
 
-def make_read_engine(settings: Settings) -> AsyncEngine:
-    """The engine case lists read from: autocommit (a list is one statement: no BEGIN/COMMIT round trips) and the
-    session settings a list wants, set once per connection instead of per request:
+def list_settings(timeout_ms: int) -> dict[str, str]:
+    """The session settings a case list runs with (the read engine's connections carry them; `cases.search_repository
+    .tune` sets them for one transaction on a connection of the main engine):
 
     - `plan_cache_mode = force_custom_plan`: statements are prepared, and after five runs PostgreSQL may switch to
       a generic plan that knows neither the bbox nor the statuses — measured at 1,000,000 cases it picked a plan
@@ -28,19 +28,29 @@ def make_read_engine(settings: Settings) -> AsyncEngine:
     - no parallel workers: starting them costs more than reading a page;
     - a statement timeout: a filter no index serves cannot hold a connection for long.
     """
+    return {
+        "plan_cache_mode": "force_custom_plan",
+        "max_parallel_workers_per_gather": "0",
+        "statement_timeout": str(int(timeout_ms)),
+    }
+
+
+def make_read_engine(settings: Settings) -> AsyncEngine:
+    """The engine case lists read from: autocommit (a list is one statement: no BEGIN/COMMIT round trips), its
+    connections carrying `list_settings` once instead of setting them per request."""
+    server_settings = {
+        "application_name": "grid-mgmt read",
+        "timezone": "UTC",
+        **list_settings(settings.list_timeout_ms),
+    }
     return create_async_engine(
         settings.read_database_url or settings.database_url,
         pool_size=settings.read_pool_size,
         max_overflow=0,
         pool_recycle=1800,
         isolation_level="AUTOCOMMIT",
-        connect_args={
-            "server_settings": {
-                "application_name": "grid-mgmt read", "timezone": "UTC", "plan_cache_mode": "force_custom_plan",
-                "max_parallel_workers_per_gather": "0", "statement_timeout": str(settings.list_timeout_ms),
-            }
-        },
-    )  # fmt: skip
+        connect_args={"server_settings": server_settings},
+    )
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

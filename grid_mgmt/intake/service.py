@@ -26,7 +26,7 @@ from grid_mgmt.cases import repository as cases_repo
 from grid_mgmt.cases.lifecycle import TERMINAL
 from grid_mgmt.cases.repository import ClassFacts
 from grid_mgmt.cases.schemas import CaseRead
-from grid_mgmt.cases.service import CaseService, NewCase, announce_filed, driver_connection, plan_case
+from grid_mgmt.cases.service import CaseService, NewCase, announce_filed, plan_case
 from grid_mgmt.intake import photos, rules
 from grid_mgmt.intake import repository as repo
 from grid_mgmt.intake.schemas import MAX_BATCH, AttachmentRead, BatchItemRead, BatchRead, CaseIn
@@ -34,6 +34,7 @@ from grid_mgmt.lib.auth import ALL_SEEING, CENTRE_ROLES, Principal
 from grid_mgmt.lib.errors import Conflict, DomainError, InvalidInput, NotFound
 from grid_mgmt.lib.jobs import JobBuffer, enqueue
 from grid_mgmt.lib.schemas import ErrorRead
+from grid_mgmt.lib.sql import driver_connection
 from grid_mgmt.regions import service as regions
 from grid_mgmt.settings import Settings
 

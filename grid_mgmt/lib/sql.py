@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import TextClause
 from sqlalchemy import text as _sa_text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 @functools.lru_cache(maxsize=2048)
@@ -52,3 +53,10 @@ def statement(sql: str) -> Statement:
 def statement_of(sql: str) -> Statement:
     """`statement(sql)` once per distinct text (statements built per request, e.g. a list's filters)."""
     return statement(sql)
+
+
+async def driver_connection(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under a SQLAlchemy connection (hot paths run their prepared statements on it)."""
+    raw = (await conn.get_raw_connection()).driver_connection
+    assert raw is not None
+    return raw

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from grid_mgmt.lib.sql import text
+from grid_mgmt.lib.sql import driver_connection, text
 from grid_mgmt.open311.rules import CLOSED, NOTES, STATUS_NOTES, RequestQuery
 
 
@@ -125,9 +125,7 @@ ORDER BY r.{order} DESC, r.id DESC"""
 async def request_rows(conn: AsyncConnection, q: RequestQuery) -> list[Any]:
     """One page of service requests as asyncpg records (columns: REQUEST_COLUMNS, then EXTENSION_COLUMNS)."""
     sql, args = requests_sql(q)
-    driver = (await conn.get_raw_connection()).driver_connection
-    assert driver is not None
-    return list(await driver.fetch(sql, *args))
+    return list(await (await driver_connection(conn)).fetch(sql, *args))
 
 
 async def public_classes(conn: AsyncConnection) -> list[Any]:

@@ -189,22 +189,20 @@ class IntakeService:
         try:
             filing = await plan_case(conn, await self._new_case(conn, principal, ready), principal)
         except DomainError:
-            if key is None:
+            replay = await _answered(conn, principal, ready) if key is not None else None
+            if replay is None:  # a replay answers as the first time, even if the report would now be refused
                 raise
-            stored = await repo.stored_response(conn, principal.user_id, key)  # a replay answers as the first time
-            if stored is None:
-                raise
-            return _replay(stored.request_hash, stored.status_code, stored.body, ready.request_hash, key)
+            return replay
         body = msgspec.json.encode(filing.case)
         values = filing.values
         if key is not None:
             values = {**values, "key_user": principal.user_id, "key": key, "request_hash": ready.request_hash,
                       "body": body}  # fmt: skip
-        if not await cases_repo.insert_case(await driver_connection(conn), values):
-            stored = await repo.stored_response(conn, principal.user_id, key or "")
-            if stored is None:  # the key's holder rolled back after we waited for it
+        if not await cases_repo.insert_case(await driver_connection(conn), values):  # the key was used before
+            replay = await _answered(conn, principal, ready)
+            if replay is None:  # the key's holder rolled back after we waited for it
                 raise Conflict("a concurrent request with the same key failed; retry")
-            return _replay(stored.request_hash, stored.status_code, stored.body, ready.request_hash, key)
+            return replay
         announce_filed(filing)
         return Outcome(201, body)
 
@@ -338,13 +336,19 @@ def _item_error(index: int, status: int, detail: str, extra: dict[str, Any] | No
     )
 
 
-def _replay(stored_hash: str, status: int, body: bytes, request_hash: str, key: str | None) -> Outcome:
-    if stored_hash != request_hash:
+async def _answered(conn: AsyncConnection, principal: Principal, ready: _Ready) -> Outcome | None:
+    """The stored answer to the report's idempotency key (409 when it was for another body); None when unused."""
+    assert ready.key is not None
+    stored = await repo.stored_response(conn, principal.user_id, ready.key)
+    if stored is None:
+        return None
+    if stored.request_hash != ready.request_hash:
         raise Conflict(
-            f"the idempotency key {key!r} was already used for a different report; use a new key for a new report",
+            f"the idempotency key {ready.key!r} was already used for a different report; use a new key for a new "
+            "report",
             extra={"field": "client_id"},
         )
-    return Outcome(int(status), bytes(body), replayed=True)
+    return Outcome(int(stored.status_code), bytes(stored.body), replayed=True)
 
 
 def _check_class(cls: ClassFacts, f: Any) -> None:

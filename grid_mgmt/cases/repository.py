@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grid_mgmt.cases.schemas import ActivityRead, CaseRead
 from grid_mgmt.lib.auth import CENTRE_ROLES, Principal
-from grid_mgmt.lib.sql import statement, text
+from grid_mgmt.lib.sql import Source, connected, statement, text
 
 CASE_COLUMNS = """
 c.id, c.case_no, c.source, c.status, c.version, c.stage, c.category_code, cat.name AS category_name,
@@ -168,7 +168,7 @@ _CLASSES: list[Any] = [0.0, {}]  # [expires (monotonic), code → ClassFacts]
 _CLASSES_SQL = "SELECT code, kind, name, active, public, duplicate_radius_m, time_limits FROM category"
 
 
-async def class_facts(source: AsyncConnection | AsyncEngine, category_code: str) -> ClassFacts | None:
+async def class_facts(source: Source, category_code: str) -> ClassFacts | None:
     """A class of the dictionary (None when unknown). The whole dictionary is read at once and kept per process for
     CLASSES_CACHE_S, so a report of a known class costs no query; with an engine as `source` a connection is taken
     only to read it."""
@@ -176,11 +176,8 @@ async def class_facts(source: AsyncConnection | AsyncEngine, category_code: str)
     found: ClassFacts | None = _CLASSES[1].get(category_code)
     stale = _CLASSES[0] <= now or (found is None and _CLASSES[0] - CLASSES_CACHE_S + MISS_RELOAD_S <= now)
     if stale:
-        if isinstance(source, AsyncEngine):
-            async with source.connect() as conn:
-                rows = (await conn.execute(text(_CLASSES_SQL))).all()
-        else:
-            rows = (await source.execute(text(_CLASSES_SQL))).all()
+        async with connected(source) as conn:
+            rows = (await conn.execute(text(_CLASSES_SQL))).all()
         facts = {
             r.code: ClassFacts(r.code, r.kind, r.name, bool(r.active), bool(r.public), int(r.duplicate_radius_m),
                                dict(r.time_limits or {}))

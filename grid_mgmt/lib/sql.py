@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import TextClause
 from sqlalchemy import text as _sa_text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 
 @functools.lru_cache(maxsize=2048)
@@ -60,3 +61,18 @@ async def driver_connection(conn: AsyncConnection) -> Any:
     raw = (await conn.get_raw_connection()).driver_connection
     assert raw is not None
     return raw
+
+
+Source = AsyncEngine | AsyncConnection
+"""Where a read goes: an engine, or a connection the caller already holds (a second one from a pool without
+overflow could wait forever)."""
+
+
+@contextlib.asynccontextmanager
+async def connected(source: Source) -> AsyncIterator[AsyncConnection]:
+    """The caller's connection as it is, or a connection of the engine for the block."""
+    if isinstance(source, AsyncConnection):
+        yield source
+    else:
+        async with source.connect() as conn:
+            yield conn

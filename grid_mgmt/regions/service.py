@@ -2,29 +2,23 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 
 import msgspec
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from geo.crs import to_wgs84
 from geo.errors import GeoInputError
 from geo.validate import check_lonlat
 from grid_mgmt.lib.errors import InvalidInput, NotFound
+from grid_mgmt.lib.sql import Source, connected
 from grid_mgmt.regions import repository as repo
 from grid_mgmt.regions.locator import GridLocator
-
-Source = AsyncEngine | AsyncConnection
-"""Where a lookup the index cannot answer goes: a caller that already holds a connection passes it (a second one
-from a pool without overflow could wait forever)."""
 
 
 async def _find(engine: Source, locator: GridLocator | None, lon: float, lat: float) -> bytes | None:
     hit = locator.lookup(lon, lat) if locator is not None else None
     if hit is None:  # no index, or it is catching up with a change: the database answers
-        held = engine if isinstance(engine, AsyncConnection) else None
-        async with contextlib.nullcontext(held) if held is not None else engine.connect() as conn:  # type: ignore[union-attr]
+        async with connected(engine) as conn:  # a caller holding a connection passes it
             read = await repo.locate_in_db(conn, lon, lat)
         return msgspec.json.encode(read) if read is not None else None
     return hit if isinstance(hit, bytes) else None

@@ -18,7 +18,7 @@ from bench.city import BenchDB, grid_extent
 from bench.cpu import describe
 from bench.http_load import Load, Settings, latency_metrics, measure
 from bench.locate import EXPECTED_SQL
-from bench.pgstat import db_stats
+from bench.pgstat import with_db_stats
 from bench.util import Row, console, fetchval
 
 LIST_P95_MS = 50.0
@@ -176,10 +176,8 @@ def run_list(cfg: Settings, db: BenchDB, *, variants: bool = True, sink: list[Ro
         )
         load = Load("/api/v1/cases", list_lua(centres, tok.token), case_api.no_python)
         for label, conns, graded in setups:
-            before = asyncio.run(db_stats(db.dsn))
-            m = measure(base, load, dataclasses.replace(cfg, connections=conns), group.pgid, label, database=db.name)
-            after = asyncio.run(db_stats(db.dsn))
-            m["db_stats"] = {k: after[k] - before[k] for k in before}
+            run_cfg = dataclasses.replace(cfg, connections=conns)
+            m = with_db_stats(db.dsn, lambda: measure(base, load, run_cfg, group.pgid, label, database=db.name))  # noqa: B023
             rows.append(_list_row(label, m, check, graded, conns, facts, fresh, group, plan))
     return rows
 

@@ -18,7 +18,7 @@ from bench.city import BenchDB
 from bench.cpu import describe
 from bench.http_load import Load, Settings, latency_metrics, measure
 from bench.locate import EXPECTED_SQL, attach_profile, profile_prefix, wait_fresh
-from bench.pgstat import WaitSampler, db_stats
+from bench.pgstat import WaitSampler, with_db_stats
 from bench.util import Row, console, slug
 
 INTAKE_RPS = 2_000
@@ -260,15 +260,13 @@ def run_intake_one(
                 )
         before_id = asyncio.run(max_case_id(db.dsn))
         queue_before = case_api.redis_jobs()
-        stats_before = asyncio.run(db_stats(db.dsn))
         load = Load(INTAKE_PATH, intake_lua(points, toks), case_api.no_python)
         with WaitSampler(db.dsn) as waits:
-            m = measure(base, load, cfg, group.pgid, label, database=db.name)
-        stats_after = asyncio.run(db_stats(db.dsn))
+            m = with_db_stats(db.dsn, lambda: measure(base, load, cfg, group.pgid, label, database=db.name))
         backends = waits.summary(m["window"])
         server_alive = group.alive()
     created = asyncio.run(created_since(db.dsn, before_id))
-    stats = {k: stats_after[k] - stats_before[k] for k in stats_before}
+    stats = m["db_stats"]
     queue_after = case_api.redis_jobs()
     jobs = case_api.jobs_since(queue_before, queue_after, "cases.route")
     res = m["result"]

@@ -18,7 +18,7 @@ from bench.case_base import case_facts, ensure_cases
 from bench.city import BenchDB
 from bench.cpu import describe
 from bench.http_load import Load, Settings, latency_metrics, measure
-from bench.pgstat import db_stats
+from bench.pgstat import with_db_stats
 from bench.util import Row, console
 
 _COUNT_EMPTY = "if string.sub(body, 1, 2) ~= '[{' then n_empty = n_empty + 1 end"
@@ -164,10 +164,8 @@ def run(cfg: Settings, db: BenchDB, *, variants: bool = True, sink: list[Row] | 
             console.print(f"[red]    {line}[/red]")
         load = Load(PATH, lua(), python_request)
         for label, conns, graded in setups:
-            before = asyncio.run(db_stats(db.dsn))
-            m = measure(base, load, dataclasses.replace(cfg, connections=conns), group.pgid, label, database=db.name)
-            after = asyncio.run(db_stats(db.dsn))
-            m["db_stats"] = {k: after[k] - before[k] for k in before}
+            run_cfg = dataclasses.replace(cfg, connections=conns)
+            m = with_db_stats(db.dsn, lambda: measure(base, load, run_cfg, group.pgid, label, database=db.name))  # noqa: B023
             rows.append(_row(label, m, check, plan, graded, conns, facts, made, group))
     return rows
 

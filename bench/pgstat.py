@@ -7,6 +7,7 @@ import contextlib
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -24,6 +25,15 @@ async def db_stats(dsn: str) -> dict[str, int]:
         return {k: int(v) for k, v in row.items()}
     finally:
         await conn.close()
+
+
+def with_db_stats(dsn: str, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """`run()`'s measurement with the bench database's counters over it added as `db_stats` (what the load did)."""
+    before = asyncio.run(db_stats(dsn))
+    m = run()
+    after = asyncio.run(db_stats(dsn))
+    m["db_stats"] = {k: after[k] - before[k] for k in before}
+    return m
 
 
 class WaitSampler:

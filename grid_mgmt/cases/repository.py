@@ -159,6 +159,11 @@ class ClassFacts:
     duplicate_radius_m: int
     time_limits: dict[str, Any]
 
+    @property
+    def citizens_may_report(self) -> bool:
+        """A public class still in use: the public form and Open311 take it."""
+        return self.public and self.active
+
 
 CLASSES_CACHE_S = 30.0
 """How long a process reuses the class dictionary (it changes by import, rarely)."""

@@ -14,6 +14,7 @@ import msgspec
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from grid_mgmt.cases.repository import class_facts
 from grid_mgmt.lib.errors import DomainError, NotFound
 from grid_mgmt.lib.ratelimit import Limit, RateLimiter
 from grid_mgmt.open311 import repository as repo
@@ -141,8 +142,8 @@ class Open311Service:
         """One page of service requests, newest first."""
         async with self.engine.connect() as conn:
             if q.codes and not q.ids:
-                known = {r.code for r in await repo.public_classes(conn)}
-                unknown = [c for c in q.codes if c not in known]
+                classes = [await class_facts(conn, code) for code in q.codes]  # the process's class dictionary
+                unknown = [c for c, k in zip(q.codes, classes, strict=True) if k is None or not k.citizens_may_report]
                 if unknown:
                     raise BadParameter(
                         f"no service {unknown[0]!r}: GET services.json lists the services",

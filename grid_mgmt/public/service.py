@@ -133,7 +133,7 @@ class PublicService:
         """A class citizens may report (public and active; from the process's class dictionary); 422 naming
         `field`."""
         found = await class_facts(self.engine, code)
-        if found is None or not (found.public and found.active):
+        if found is None or not found.citizens_may_report:
             raise InvalidInput(
                 f"{field} {code!r} is not a class citizens can report: GET /api/v1/public/classes lists them",
                 extra={"field": field},

@@ -257,11 +257,7 @@ class IntakeService:
         """Grid, community, street and district of a point through the regions service (422 outside the city);
         a caller holding `conn` passes it."""
         assert lon is not None and lat is not None
-        try:
-            raw = await regions.locate(conn or self.engine, self.locator, lon, lat, crs)
-        except NotFound as exc:
-            raise InvalidInput(exc.detail, extra={"field": "lon"}) from None
-        return _located.decode(raw)
+        return _located.decode(await regions.locate_reported(conn or self.engine, self.locator, lon, lat, crs))
 
     # --- photos -------------------------------------------------------------------------------------------
 

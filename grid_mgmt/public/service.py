@@ -142,11 +142,7 @@ class PublicService:
 
     async def locate(self, lon: float, lat: float, crs: str) -> LocateRead:
         """Grid, community, street and district of a point (422 for bad or swapped coordinates, or outside)."""
-        try:
-            raw = await regions.locate(self.engine, self.locator, lon, lat, crs)
-        except NotFound as exc:
-            raise InvalidInput(exc.detail, extra={"field": "lon"}) from None
-        return _locate_read.decode(raw)
+        return _locate_read.decode(await regions.locate_reported(self.engine, self.locator, lon, lat, crs))
 
     # --- photos ---------------------------------------------------------------------------------------------------
 

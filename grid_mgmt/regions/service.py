@@ -42,6 +42,17 @@ async def locate(engine: Source, locator: GridLocator | None, lon: float, lat: f
     raise NotFound(f"no unit grid covers lon={lon}, lat={lat} ({crs}); the point is outside the managed area")
 
 
+async def locate_reported(
+    engine: Source, locator: GridLocator | None, lon: float, lat: float, crs: str = "wgs84"
+) -> bytes:
+    """`locate` for a place someone reports (a worker's or a citizen's report): a point outside the city is bad
+    input (422 naming `lon`), not a missing resource."""
+    try:
+        return await locate(engine, locator, lon, lat, crs)
+    except NotFound as exc:
+        raise InvalidInput(exc.detail, extra={"field": "lon"}) from None
+
+
 async def _refuse_if_swapped(engine: Source, locator: GridLocator | None, lon: float, lat: float, crs: str) -> None:
     """422 saying so when (lat, lon) would be inside the city."""
     if not (math.isfinite(lon) and math.isfinite(lat) and -90 <= lon <= 90 and -180 <= lat <= 180):

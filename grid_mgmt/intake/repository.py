@@ -100,7 +100,7 @@ async def insert_attachment(
     lat: float | None,
     distance_m: float | None,
     flags: list[str],
-    uploader_id: int,
+    uploader_id: int | None,
     storage_key: str,
 ) -> Any:
     """The new row; None when the same photo of the same kind was attached meanwhile (by a concurrent upload)."""

@@ -267,32 +267,14 @@ class IntakeService:
         _may_attach(principal, case, kind)
         if case.status in TERMINAL:
             raise Conflict(f"case {case_id} is {case.status}: it takes no more photos", extra={"status": case.status})
-        s = self.settings
-        facts = await asyncio.to_thread(
-            photos.inspect, data, max_bytes=s.max_photo_bytes, max_pixels=s.max_photo_pixels
-        )
-        await asyncio.to_thread(photos.store, s.media_dir, facts.storage_key, data)
-        distance = None
-        flags: list[str] = []
-        if facts.lon is not None and facts.lat is not None:
-            distance = round(distance_m(facts.lon, facts.lat, case.lon, case.lat), 1)
-            if distance > s.photo_far_m:
-                flags.append("photo_far")
-
+        facts = await checked_photo(self.settings, data)
+        await asyncio.to_thread(photos.store, self.settings.media_dir, facts.storage_key, data)
         with JobBuffer.collect() as jobs:
             async with self.engine.begin() as conn:
-                row = await repo.find_attachment(conn, case_id, kind, facts.sha256)
-                if row is None:
-                    row = await repo.insert_attachment(
-                        conn, case_id=case_id, kind=kind, sha256=facts.sha256, content_type=facts.content_type,
-                        size_bytes=facts.size_bytes, width=facts.width, height=facts.height, taken_at=facts.taken_at,
-                        lon=facts.lon, lat=facts.lat, distance_m=distance, flags=flags, uploader_id=principal.user_id,
-                        storage_key=facts.storage_key,
-                    )  # fmt: skip
-                    if row is None:  # a concurrent upload of the same photo committed first: it is the record
-                        row = await repo.find_attachment(conn, case_id, kind, facts.sha256)
-                    else:  # thumbnail and EXIF; the job id coalesces with the media sweep's re-enqueue
-                        enqueue("media.process", job_id=f"media:{row.id}", attachment_id=int(row.id))
+                row = await record_photo(
+                    conn, self.settings, case_id=case_id, case_lon=case.lon, case_lat=case.lat, kind=kind,
+                    facts=facts, uploader_id=principal.user_id,
+                )  # fmt: skip
             await jobs.flush(self.arq)
         return _attachment(row)
 
@@ -319,6 +301,37 @@ class IntakeService:
         except NotFound:
             raise missing from None
         return row
+
+
+async def checked_photo(settings: Settings, data: bytes) -> photos.PhotoFacts:
+    """A photo checked by its content (415 not an image, 413 too large, 422 damaged), off the event loop."""
+    return await asyncio.to_thread(
+        photos.inspect, data, max_bytes=settings.max_photo_bytes, max_pixels=settings.max_photo_pixels
+    )
+
+
+async def record_photo(
+    conn: AsyncConnection, settings: Settings, *, case_id: int, case_lon: float, case_lat: float, kind: str,
+    facts: photos.PhotoFacts, uploader_id: int | None,
+) -> Any:  # fmt: skip
+    """The attachment row of a stored photo (no uploader: a citizen), with its distance from the case (flag
+    `photo_far` beyond GRID_PHOTO_FAR_M). The same photo of the same kind again — or a concurrent upload of it — is
+    the first record; a new one gets its thumbnail and EXIF job (the id coalesces with the media sweep's)."""
+    distance = None
+    flags: list[str] = []
+    if facts.lon is not None and facts.lat is not None:
+        distance = round(distance_m(facts.lon, facts.lat, case_lon, case_lat), 1)
+        if distance > settings.photo_far_m:
+            flags.append("photo_far")
+    row = await repo.insert_attachment(
+        conn, case_id=case_id, kind=kind, sha256=facts.sha256, content_type=facts.content_type,
+        size_bytes=facts.size_bytes, width=facts.width, height=facts.height, taken_at=facts.taken_at, lon=facts.lon,
+        lat=facts.lat, distance_m=distance, flags=flags, uploader_id=uploader_id, storage_key=facts.storage_key,
+    )  # fmt: skip
+    if row is None:
+        return await repo.find_attachment(conn, case_id, kind, facts.sha256)
+    enqueue("media.process", job_id=f"media:{row.id}", attachment_id=int(row.id))
+    return row
 
 
 async def _autocommit(conn: AsyncConnection) -> AsyncConnection:

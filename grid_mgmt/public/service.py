@@ -16,16 +16,15 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from geo.crs import normalize_crs, to_wgs84
-from geo.measure import distance_m
 from geo.validate import check_lonlat
 from grid_mgmt.cases import lifecycle as lc
 from grid_mgmt.cases.repository import ClassFacts, class_facts
 from grid_mgmt.cases.service import CaseService, NewCase, open_case
 from grid_mgmt.intake import photos as photo_checks
-from grid_mgmt.intake import repository as intake_repo
+from grid_mgmt.intake.service import checked_photo, record_photo
 from grid_mgmt.lib.auth import Principal
 from grid_mgmt.lib.errors import InvalidInput, NotFound
-from grid_mgmt.lib.jobs import JobBuffer, enqueue
+from grid_mgmt.lib.jobs import JobBuffer
 from grid_mgmt.lib.ratelimit import Limit, RateLimiter
 from grid_mgmt.public import repository as repo
 from grid_mgmt.public import rules
@@ -154,11 +153,7 @@ class PublicService:
     async def store_photos(self, photos: Sequence[bytes]) -> list[photo_checks.PhotoFacts]:
         """Check every photo (413, 415, 422 as intake does) before storing any; the files are content-addressed."""
         s = self.settings
-        checked = [
-            await asyncio.to_thread(photo_checks.inspect, data, max_bytes=s.max_photo_bytes,
-                                    max_pixels=s.max_photo_pixels)
-            for data in photos
-        ]  # fmt: skip
+        checked = [await checked_photo(s, data) for data in photos]
         for facts, data in zip(checked, photos, strict=True):
             await asyncio.to_thread(photo_checks.store, s.media_dir, facts.storage_key, data)
         return checked
@@ -167,22 +162,12 @@ class PublicService:
         self, conn: AsyncConnection, case_id: int, lon: float, lat: float, photos: list[photo_checks.PhotoFacts]
     ) -> list[int]:
         """Attachment rows (kind report, no uploader: the citizen) and their media jobs; the ids, old or new."""
-        ids: list[int] = []
-        for f in photos:
-            distance = round(distance_m(f.lon, f.lat, lon, lat), 1) if f.lon is not None and f.lat is not None else None
-            flags = ["photo_far"] if distance is not None and distance > self.settings.photo_far_m else []
-            row = await intake_repo.insert_attachment(
-                conn, case_id=case_id, kind="report", sha256=f.sha256, content_type=f.content_type,
-                size_bytes=f.size_bytes, width=f.width, height=f.height, taken_at=f.taken_at, lon=f.lon, lat=f.lat,
-                distance_m=distance, flags=flags, uploader_id=None,  # type: ignore[arg-type]  # a citizen: no user
-                storage_key=f.storage_key,
-            )  # fmt: skip
-            if row is None:  # the same photo twice: its first record
-                row = await intake_repo.find_attachment(conn, case_id, "report", f.sha256)
-            else:
-                enqueue("media.process", job_id=f"media:{row.id}", attachment_id=int(row.id))
-            ids.append(int(row.id))
-        return ids
+        rows = [
+            await record_photo(conn, self.settings, case_id=case_id, case_lon=lon, case_lat=lat, kind="report",
+                               facts=f, uploader_id=None)
+            for f in photos
+        ]  # fmt: skip
+        return [int(row.id) for row in rows]
 
     # --- reading --------------------------------------------------------------------------------------------------
 

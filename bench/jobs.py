@@ -222,7 +222,7 @@ async def check_sample(dsn: str, url: str, ids: list[int]) -> dict[str, Any]:
     try:
         async with engine.connect() as sa:
             for r in rows:
-                cands = await repository.candidates(sa, int(r["id"]), Settings().pipeline_radius_m)
+                cands = (await repository.candidates(sa, [int(r["id"])], Settings().pipeline_radius_m))[int(r["id"])]
                 decision = json.loads(r["d"]) if r["d"] else None
                 first = cands[0] if cands else None
                 got = (decision or {}).get("unit_code"), (decision or {}).get("source")

@@ -79,54 +79,86 @@ async def get_case(
     return to_case(row, principal.roles if principal is not None else None) if row is not None else None
 
 
-async def compare_and_set(
-    conn: AsyncConnection, case_id: int, version: int, sets: dict[str, Any]
-) -> dt.datetime | None:
-    """`UPDATE … WHERE id AND version`: the new `updated_at`, or None when someone else moved the case first."""
-    assignments = ", ".join(f"{col} = :set_{col}" for col in sets)
-    sql = (
-        f"UPDATE cases SET {assignments}, version = version + 1, updated_at = now()"
-        " WHERE id = :id AND version = :version RETURNING updated_at"
-    )
-    params = {f"set_{col}": value for col, value in sets.items()}
-    result = await conn.execute(text(sql), {"id": case_id, "version": version, **params})
-    value: dt.datetime | None = result.scalar()
-    return value
+MUTABLE = {
+    "status": "text", "stage": "text", "unit_code": "text", "registered_at": "timestamptz",
+    "dispatched_at": "timestamptz", "acknowledged_at": "timestamptz", "handled_at": "timestamptz",
+    "checked_at": "timestamptz", "closed_at": "timestamptz", "cancelled_at": "timestamptz",
+    "deadline": "timestamptz", "warn_at": "timestamptz", "deadline_round": "int", "stage_started_at": "timestamptz",
+    "paused_at": "timestamptz", "duplicate_of": "bigint", "rework_count": "int", "checker_id": "bigint",
+}  # fmt: skip
+"""The columns the lifecycle changes (and their types), written from the planned state of a case."""
+
+_WRITE = text(f"""
+UPDATE cases c SET {", ".join(f"{col} = v.{col}" for col in MUTABLE)},
+    version = c.version + v.steps, updated_at = now(),
+    routing = CASE WHEN v.routed THEN v.routing ELSE c.routing END,
+    routed_at = CASE WHEN v.routed THEN now() ELSE c.routed_at END
+FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS v(
+    id bigint, version int, steps int, routed boolean, routing jsonb,
+    {", ".join(f"{col} {kind}" for col, kind in MUTABLE.items())})
+WHERE c.id = v.id AND c.version = v.version
+RETURNING c.id, c.updated_at
+""")
 
 
-async def append_activity(
-    conn: AsyncConnection,
-    *,
-    case_id: int,
-    action: str,
-    from_status: str | None,
-    to_status: str,
-    actor_id: int | None,
-    actor_role: str | None,
-    unit_code: str | None,
-    note: str | None,
-    payload: dict[str, Any],
-    at: dt.datetime,
-    deadline: dt.datetime | None,
-    minutes_used: int | None,
-    on_time: bool | None,
-) -> int:
-    """Append the next timeline row (seq = previous + 1; the case row is locked by the caller's update)."""
-    sql = """
-    INSERT INTO case_activity (case_id, seq, action, from_status, to_status, actor_id, actor_role, unit_code, note,
-                               payload, at, deadline, minutes_used, on_time)
-    VALUES (:case_id, (SELECT coalesce(max(seq), 0) + 1 FROM case_activity WHERE case_id = :case_id), :action,
-            :from_status, :to_status, :actor_id, :actor_role, :unit_code, :note, CAST(:payload AS jsonb), :at,
-            :deadline, :minutes_used, :on_time)
-    RETURNING id
-    """
-    params = {
-        "case_id": case_id, "action": action, "from_status": from_status, "to_status": to_status,
-        "actor_id": actor_id, "actor_role": actor_role, "unit_code": unit_code, "note": note,
-        "payload": msgspec.json.encode(payload).decode(), "at": at, "deadline": deadline,
-        "minutes_used": minutes_used, "on_time": on_time,
-    }  # fmt: skip
-    return int((await conn.execute(text(sql), params)).scalar_one())
+@dataclass(frozen=True, slots=True)
+class Write:
+    """A case's planned state after `steps` transitions from `version`; `routing` (a routing record) marks it
+    routed."""
+
+    planned: CaseRead
+    version: int
+    steps: int
+    routing: dict[str, Any] | None = None
+
+
+async def write_cases(conn: AsyncConnection, writes: list[Write]) -> dict[int, dt.datetime]:
+    """Compare-and-set many cases in one statement (`UPDATE … WHERE id AND version`): id → new `updated_at` of
+    each written case; a case someone else moved first is missing."""
+    rows = []
+    for w in writes:
+        row = {col: getattr(w.planned, col) for col in MUTABLE}
+        row.update(id=w.planned.id, version=w.version, steps=w.steps, routed=w.routing is not None, routing=w.routing)
+        rows.append(row)
+    result = await conn.execute(_WRITE, {"rows": msgspec.json.encode(rows).decode()})
+    return {int(r.id): r.updated_at for r in result}
+
+
+_APPEND = text("""
+INSERT INTO case_activity (case_id, seq, action, from_status, to_status, actor_id, actor_role, unit_code, note,
+                           payload, at, deadline, minutes_used, on_time)
+SELECT v.case_id, coalesce((SELECT max(a.seq) FROM case_activity a WHERE a.case_id = v.case_id), 0) + v.n,
+       v.action, v.from_status, v.to_status, v.actor_id, v.actor_role, v.unit_code, v.note, v.payload, v.at,
+       v.deadline, v.minutes_used, v.on_time
+FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS v(
+    i int, case_id bigint, n int, action text, from_status text, to_status text, actor_id bigint, actor_role text,
+    unit_code text, note text, payload jsonb, at timestamptz, deadline timestamptz, minutes_used int, on_time boolean)
+ORDER BY v.i
+RETURNING id, case_id, seq
+""")
+
+
+async def append_activities(conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[int]:
+    """Append timeline rows (the keys of `append_activity`) in one statement, the rows of a case in their order
+    (seq = the case's last + its place; the cases are locked by the caller's update); their ids, in order."""
+    values: list[dict[str, Any]] = []
+    place: dict[int, int] = {}
+    for i, row in enumerate(rows):
+        place[row["case_id"]] = place.get(row["case_id"], 0) + 1
+        values.append({**row, "i": i, "n": place[row["case_id"]]})
+    result = (await conn.execute(_APPEND, {"rows": msgspec.json.encode(values).decode()})).all()
+    by_case: dict[int, list[tuple[int, int]]] = {}
+    for r in result:
+        by_case.setdefault(int(r.case_id), []).append((int(r.seq), int(r.id)))
+    for seqs in by_case.values():
+        seqs.sort()
+    return [by_case[v["case_id"]][v["n"] - 1][1] for v in values]
+
+
+async def append_activity(conn: AsyncConnection, **row: Any) -> int:
+    """Append the next timeline row of a case (case_id, action, from_status, to_status, actor_id, actor_role,
+    unit_code, note, payload, at, deadline, minutes_used, on_time)."""
+    return (await append_activities(conn, [row]))[0]
 
 
 async def timeline(conn: AsyncConnection, case_id: int) -> list[ActivityRead]:

@@ -19,7 +19,7 @@ from grid_mgmt.lib.auth import Principal
 from grid_mgmt.lib.errors import Conflict, DomainError, InvalidInput, NotFound
 from grid_mgmt.lib.jobs import committed, enqueue
 from grid_mgmt.lib.sql import driver_connection
-from grid_mgmt.notify.service import announce
+from grid_mgmt.notify.service import Announcement, announce_all
 from grid_mgmt.settings import get_settings
 from grid_mgmt.sla import deadlines
 from grid_mgmt.sla.calendar import calendar_on
@@ -124,9 +124,18 @@ async def plan_case(conn: AsyncConnection, new: NewCase, principal: Principal | 
     return Filing(row, case, deadlines.first_check(planned))
 
 
+ROUTE_JOB_PREFIX = "route:"
+
+
+def route_job_id(case_id: int) -> str:
+    """The job id of a new case's routing (the recovery sweep's too: a job still queued absorbs the other; a
+    routing job takes the queued ones behind it by this prefix)."""
+    return f"{ROUTE_JOB_PREFIX}{case_id}"
+
+
 def announce_filed(filing: Filing) -> None:
     """The jobs of a new case (into the current JobBuffer): routing, and its first deadline check."""
-    enqueue("cases.route", case_id=filing.case.id)
+    enqueue("cases.route", job_id=route_job_id(filing.case.id), case_id=filing.case.id)
     if filing.check_at is not None:
         enqueue_check(filing.case.id, filing.case.deadline_round, filing.check_at)
 
@@ -182,36 +191,89 @@ async def apply_in(
     conn: AsyncConnection, case_id: int, action: str, principal: Principal, payload: ActionPayload,
     current: CaseRead | None = None,
 ) -> CaseRead:  # fmt: skip
-    """`CaseService.apply` inside the caller's transaction and JobBuffer (workers chain actions atomically:
-    `current` is the case as the previous action of the chain left it, saving its read)."""
+    """`CaseService.apply` inside the caller's transaction and JobBuffer (`current`, when given, is the case as
+    the caller just read it, saving its read)."""
     case = current if current is not None and current.id == case_id else await repo.get_case(conn, case_id, principal)
     if case is None:
         raise NotFound(f"no case {case_id} (or it is outside your scope)")
+    step = await plan_step(conn, case, action, principal, payload)
+    return (await write_chains(conn, [Chain(case, [step])]))[0]
+
+
+@dataclass(slots=True)
+class Step:
+    """One planned transition of a case: the state it leads to and its timeline row."""
+
+    action: str
+    before: CaseRead
+    after: CaseRead
+    rule: lc.Rule
+    role: lc.Role
+    activity: dict[str, Any]
+    attachment_ids: list[int]
+
+
+@dataclass(slots=True)
+class Chain:
+    """Transitions of one case taken one after the other in the caller's transaction (none: only `routing` is
+    stored), and what else to announce about it."""
+
+    case: CaseRead
+    steps: list[Step]
+    routing: dict[str, Any] | None = None
+    announce: list[Announcement] = field(default_factory=list)
+
+
+async def plan_step(
+    conn: AsyncConnection, case: CaseRead, action: str, principal: Principal, payload: ActionPayload,
+    units: dict[str, tuple[bool, list[str]]] | None = None,
+) -> Step:  # fmt: skip
+    """Decide and plan `action` on `case` (as read, or as the previous step of a chain left it): 403 wrong role,
+    409 illegal or stale, 422 missing proof. `units` memoises unit lookups over a batch."""
     rule, role = _decide(case, action, principal)
     if payload.version is not None and payload.version != case.version:
         raise Conflict(
-            f"case {case_id} is at version {case.version}, not {payload.version}: reload it and retry",
+            f"case {case.id} is at version {case.version}, not {payload.version}: reload it and retry",
             extra={"version": case.version, "status": case.status},
         )
     await _check_actor(conn, case, action, role, principal, payload)
-    sets, activity = await _plan(conn, case, action, rule, role, principal, payload)
-    updated_at = await repo.compare_and_set(conn, case_id, case.version, sets)
-    if updated_at is None:
-        raise Conflict(f"case {case_id} was changed by someone else meanwhile: reload it and retry")
-    activity_id = await repo.append_activity(conn, **activity)
-    ids = getattr(payload, "attachment_ids", None)
-    if ids:
-        await repo.link_attachments(conn, ids, activity_id)
-    if lc.Effect.ROUTE in rule.effects:
-        enqueue("cases.route", case_id=case_id)
-    # the row as the compare-and-set left it (no second read): what was read, the changes, the new version
-    updated = msgspec.structs.replace(case, **sets, version=case.version + 1, updated_at=updated_at)
-    updated.next_actions = lc.actions_for(updated.status, principal.roles)
-    # every transition is an event of the live stream; the unit's webhook is called when the rule notifies it
-    webhook_unit = updated.unit_code if lc.Effect.NOTIFY_UNIT in rule.effects else None
-    await announce(conn, topic=f"case.{action}", case=updated, unit_code=webhook_unit,
-                   payload={"action": action, "from_status": case.status, "actor_role": str(role)})  # fmt: skip
-    return updated
+    sets, activity = await _plan(conn, case, action, rule, role, principal, payload, units)
+    after = msgspec.structs.replace(case, **sets, version=case.version + 1)
+    after.next_actions = lc.actions_for(after.status, principal.roles)
+    ids = list(getattr(payload, "attachment_ids", None) or [])
+    return Step(action, case, after, rule, role, activity, ids)
+
+
+async def write_chains(conn: AsyncConnection, chains: list[Chain]) -> list[CaseRead]:
+    """Write planned chains with one statement each for the cases (compare-and-set on the version read: 409 when
+    someone else moved a case first), their timeline rows and their notifications; the cases as now stored."""
+    writes = [
+        repo.Write(c.steps[-1].after if c.steps else c.case, c.case.version, len(c.steps), c.routing) for c in chains
+    ]
+    stamped = await repo.write_cases(conn, writes)
+    for c in chains:
+        if c.case.id not in stamped:
+            raise Conflict(f"case {c.case.id} was changed by someone else meanwhile: reload it and retry")
+    steps = [s for c in chains for s in c.steps]
+    activity_ids = await repo.append_activities(conn, [s.activity for s in steps]) if steps else []
+    items: list[Announcement] = []
+    for step, activity_id in zip(steps, activity_ids, strict=True):
+        step.after.updated_at = stamped[step.after.id]
+        if step.attachment_ids:
+            await repo.link_attachments(conn, step.attachment_ids, activity_id)
+        if lc.Effect.ROUTE in step.rule.effects:
+            enqueue("cases.route", case_id=step.after.id)
+        # every transition is an event of the live stream; the unit's webhook is called when the rule notifies it
+        webhook_unit = step.after.unit_code if lc.Effect.NOTIFY_UNIT in step.rule.effects else None
+        items.append(Announcement(
+            f"case.{step.action}", case=step.after, unit_code=webhook_unit,
+            payload={"action": step.action, "from_status": step.before.status, "actor_role": str(step.role)},
+        ))  # fmt: skip
+    for c in chains:
+        items += c.announce
+    if items:
+        await announce_all(conn, items)
+    return [c.steps[-1].after if c.steps else c.case for c in chains]
 
 
 def _decide(case: CaseRead, action: str, principal: Principal) -> tuple[lc.Rule, lc.Role]:
@@ -255,6 +317,7 @@ async def _plan(
     role: lc.Role,
     principal: Principal,
     payload: ActionPayload,
+    units: dict[str, tuple[bool, list[str]]] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The column changes and the timeline row of this transition."""
     now = utcnow()
@@ -281,7 +344,12 @@ async def _plan(
         extra["attachment_ids"] = ids
     if lc.Effect.SET_UNIT in rule.effects:
         unit = str(getattr(payload, "unit_code", ""))
-        active, ancestors = await repo.unit_parent_chain(conn, unit)
+        if units is None or unit not in units:
+            chain = await repo.unit_parent_chain(conn, unit)
+            if units is None:
+                units = {}
+            units[unit] = chain
+        active, ancestors = units[unit]
         if not active:
             raise InvalidInput(f"no active handling unit {unit!r}", extra={"field": "unit_code"})
         if action == "forward" and case.unit_code not in ancestors:

@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from arq.connections import ArqRedis
-from arq.constants import default_queue_name, expires_extra_ms, job_key_prefix, result_key_prefix
+from arq.constants import (
+    default_queue_name,
+    expires_extra_ms,
+    in_progress_key_prefix,
+    job_key_prefix,
+    result_key_prefix,
+)
 from arq.jobs import serialize_job
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -47,6 +53,8 @@ class JobBuffer:
     jobs: list[Job] = field(default_factory=list)
     messages: list[tuple[str, bytes]] = field(default_factory=list)
     """Pub/sub messages (channel, body) for after the commit, sent with the jobs."""
+    withdrawn: list[str] = field(default_factory=list)
+    """Ids of queued jobs whose work this unit did: taken off the queue after the commit, unless already started."""
 
     @staticmethod
     @contextmanager
@@ -62,6 +70,7 @@ class JobBuffer:
     def discard(self) -> None:
         self.jobs.clear()
         self.messages.clear()
+        self.withdrawn.clear()
 
     async def flush(self, redis: ArqRedis | Redis | None) -> int:
         """Send the buffered jobs (after commit) in one Redis round trip; returns how many were new.
@@ -72,10 +81,11 @@ class JobBuffer:
         """
         jobs, self.jobs = self.jobs, []
         messages, self.messages = self.messages, []
-        if redis is None or not (jobs or messages):
+        withdrawn, self.withdrawn = self.withdrawn, []
+        if redis is None or not (jobs or messages or withdrawn):
             return 0
         try:
-            return int(await _enqueue_many(redis, jobs, messages))
+            return int(await _enqueue_many(redis, jobs, messages, withdrawn))
         except Exception:  # the sweep re-enqueues from the database
             log.warning("could not enqueue %s; the recovery sweep will pick them up",
                         ", ".join(j.name for j in jobs) or f"{len(messages)} messages", exc_info=True)  # fmt: skip
@@ -100,11 +110,25 @@ local m = 2 + n * 6
 for i = 0, tonumber(ARGV[m]) - 1 do
     redis.call('PUBLISH', ARGV[m + 1 + 2 * i], ARGV[m + 2 + 2 * i])
 end
+local w = m + 1 + 2 * tonumber(ARGV[m])
+for i = 1, tonumber(ARGV[w]) do
+    local id = ARGV[w + i]
+    if redis.call('EXISTS', KEYS[2] .. id) == 0 then
+        redis.call('ZREM', KEYS[1], id)
+        redis.call('DEL', KEYS[3] .. id)
+        -- touch the in-progress key: a worker that is taking this job right now WATCHes it, so its MULTI fails
+        -- and it skips the job instead of finding it gone ("expired")
+        redis.call('SET', KEYS[2] .. id, '', 'PX', 1)
+        redis.call('DEL', KEYS[2] .. id)
+    end
+end
 return sent
 """
 
 
-async def _enqueue_many(redis: ArqRedis | Redis, jobs: list[Job], messages: list[tuple[str, bytes]]) -> int:
+async def _enqueue_many(
+    redis: ArqRedis | Redis, jobs: list[Job], messages: list[tuple[str, bytes]], withdrawn: list[str]
+) -> int:
     now = int(time.time() * 1000)
     argv: list[Any] = [len(jobs)]
     for job in jobs:
@@ -116,8 +140,37 @@ async def _enqueue_many(redis: ArqRedis | Redis, jobs: list[Job], messages: list
     argv.append(len(messages))
     for channel, body in messages:
         argv += [channel, body]
+    argv += [len(withdrawn), *withdrawn]
     script = redis.register_script(_ENQUEUE_MANY)
-    return int(await script(keys=[getattr(redis, "default_queue_name", default_queue_name)], args=argv))
+    keys = [_queue(redis), in_progress_key_prefix, job_key_prefix]
+    return int(await script(keys=keys, args=argv))
+
+
+def _queue(redis: ArqRedis | Redis) -> str:
+    return str(getattr(redis, "default_queue_name", default_queue_name))
+
+
+async def waiting(redis: ArqRedis | Redis | None, prefix: str, limit: int) -> list[str]:
+    """Ids of due jobs waiting in the queue whose id starts with `prefix`, the next `limit` of them (for a job that
+    does the work of some of them with its own and then `withdraw`s those); none without Redis."""
+    if redis is None or limit <= 0:
+        return []
+    try:
+        found = await redis.zrangebyscore(_queue(redis), "-inf", int(time.time() * 1000), start=0, num=limit)
+    except Exception:  # only an optimisation: each job still does its own work
+        log.warning("could not read the queue", exc_info=True)
+        return []
+    ids = [raw.decode() if isinstance(raw, bytes) else str(raw) for raw in found]
+    return [job_id for job_id in ids if job_id.startswith(prefix)][:limit]
+
+
+def withdraw(job_ids: list[str]) -> None:
+    """Take these queued jobs off the queue after the commit of the current unit of work, which did their work
+    (a job already started runs anyway and must find nothing left to do)."""
+    buffer = _current.get()
+    if buffer is None:
+        raise RuntimeError("withdraw() outside JobBuffer.collect(): jobs are withdrawn after a commit")
+    buffer.withdrawn += job_ids
 
 
 _current: contextvars.ContextVar[JobBuffer | None] = contextvars.ContextVar("grid_mgmt_jobs", default=None)

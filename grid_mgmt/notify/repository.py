@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grid_mgmt.lib.sql import text
@@ -17,33 +18,55 @@ CASE_FACTS = (
 
 _FACTS_SQL = ", ".join(f"'{name}', c.{name}" for name in CASE_FACTS)
 
-# One statement inside the caller's transaction: the case's facts (read here only when the caller did not pass
-# them), one event row, and one webhook row when the named unit has an endpoint.
+# One statement inside the caller's transaction for any number of announcements (`n` numbers them): the case's
+# facts (read here only when the caller did not pass them), one event row each, and one webhook row when the
+# named unit has an endpoint.
 _INSERT = text(f"""
-WITH facts AS (
-    SELECT COALESCE((SELECT jsonb_build_object({_FACTS_SQL}) FROM cases c WHERE c.id = :case_id AND :lookup),
-                    '{{}}'::jsonb) || CAST(:payload AS jsonb) AS payload
+WITH v AS (
+    SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+        AS v(n int, topic text, case_id bigint, unit_code text, lookup boolean, payload jsonb)
+), facts AS (
+    SELECT v.n, v.topic, v.case_id, v.unit_code,
+           COALESCE((SELECT jsonb_build_object({_FACTS_SQL}) FROM cases c WHERE c.id = v.case_id AND v.lookup),
+                    '{{}}'::jsonb) || v.payload AS payload
+    FROM v
 ), targets AS (
-    SELECT CAST(NULL AS varchar) AS url
+    SELECT f.n, CAST(NULL AS varchar) AS url FROM facts f
     UNION ALL
-    SELECT u.webhook_url FROM unit u
-    WHERE u.code = CAST(:unit_code AS varchar) AND u.active AND COALESCE(u.webhook_url, '') <> ''
+    SELECT f.n, u.webhook_url FROM facts f JOIN unit u ON u.code = f.unit_code
+    WHERE u.active AND COALESCE(u.webhook_url, '') <> ''
 )
 INSERT INTO outbox (topic, case_id, unit_code, target_url, payload, attempts, delivered_at)
-SELECT :topic, :case_id, f.payload->>'unit_code', t.url, f.payload,
+SELECT f.topic, f.case_id, f.payload->>'unit_code', t.url, f.payload,
        CASE WHEN t.url IS NULL THEN 1 ELSE 0 END, CASE WHEN t.url IS NULL THEN now() END
-FROM facts f CROSS JOIN targets t
+FROM facts f JOIN targets t ON t.n = f.n
+ORDER BY f.n, t.url NULLS FIRST
 RETURNING id, target_url, payload
 """)
 
 
-async def insert(
-    conn: AsyncConnection, *, topic: str, case_id: int | None, unit_code: str | None, lookup: bool, payload: str
-) -> list[Any]:
-    """Insert the event row (recorded as delivered: it is published right after the commit) and the webhook
-    rows; `payload` (JSON text) wins over the looked-up case facts. Rows of (id, target_url, payload)."""
-    params = {"topic": topic, "case_id": case_id, "unit_code": unit_code, "lookup": lookup, "payload": payload}
-    return list((await conn.execute(_INSERT, params)).all())
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One announcement to write: `payload` (JSON-ready) wins over the case facts looked up when `lookup`."""
+
+    topic: str
+    case_id: int | None
+    unit_code: str | None
+    lookup: bool
+    payload: dict[str, Any]
+
+
+async def insert(conn: AsyncConnection, rows: list[Row]) -> list[Any]:
+    """Insert the event rows (recorded as delivered: they are published right after the commit) and the webhook
+    rows of `rows` in one statement. Rows of (id, target_url, payload), in the order of `rows`."""
+    if not rows:
+        return []
+    values = [
+        {"n": n, "topic": r.topic, "case_id": r.case_id, "unit_code": r.unit_code, "lookup": r.lookup,
+         "payload": r.payload}
+        for n, r in enumerate(rows)
+    ]  # fmt: skip
+    return list((await conn.execute(_INSERT, {"rows": msgspec.json.encode(values).decode()})).all())
 
 
 @dataclass(frozen=True, slots=True)

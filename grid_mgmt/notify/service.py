@@ -20,6 +20,7 @@ import random
 import ssl
 import time
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -64,6 +65,53 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+@dataclass(frozen=True, slots=True)
+class Announcement:
+    """A change to announce: its topic, the case (its facts, or read by `case_id`), the unit whose webhook is called
+    (only the unit named here: the caller decides who must hear of it) and the event's own fields."""
+
+    topic: str
+    case: Mapping[str, Any] | msgspec.Struct | None = None
+    case_id: int | None = None
+    unit_code: str | None = None
+    payload: Mapping[str, Any] | None = None
+
+    def row(self, at: str) -> repo.Row:
+        facts: dict[str, Any] = {}
+        case_id = self.case_id
+        if self.case is not None:
+            data = msgspec.structs.asdict(self.case) if isinstance(self.case, msgspec.Struct) else self.case
+            facts = {name: data.get(name) for name in repo.CASE_FACTS}
+            if case_id is None and data.get("id") is not None:
+                case_id = int(data["id"])
+        body: dict[str, Any] = {**facts, **(self.payload or {}), "topic": self.topic, "case_id": case_id, "at": at}
+        if self.unit_code is not None:
+            body["unit_code"] = self.unit_code
+        lookup = self.case is None and case_id is not None
+        return repo.Row(self.topic, case_id, self.unit_code, lookup, msgspec.to_builtins(body))
+
+
+async def announce_all(conn: AsyncConnection, items: list[Announcement]) -> list[int]:
+    """Write the notifications of changes in the same transaction as the changes (one statement for all of them);
+    ids of the outbox rows.
+
+    Each announcement is one event row for the live stream, plus one webhook row when its `unit_code` names a unit
+    with an endpoint. The event carries the case's facts (from `case` when given, else read by `case_id` in the
+    same statement), then `payload`, then topic, time and `unit_code`. Events are published to the live stream
+    with the caller's jobs right after its commit (one Redis round trip, no job: a console that missed one — Redis
+    was down — replays it by `Last-Event-ID` from the outbox); webhooks get a `notify.deliver` job each. The caller
+    runs inside `JobBuffer.collect()` and flushes after the commit.
+    """
+    at = _utcnow().isoformat()
+    rows = await repo.insert(conn, [item.row(at) for item in items])
+    for row in rows:
+        if row.target_url is None:  # the live stream: published with the jobs, right after the commit
+            publish_after_commit(CHANNEL, msgspec.json.encode({**dict(row.payload), "id": int(row.id)}))
+        else:
+            enqueue(JOB, job_id=job_id(int(row.id), 0), outbox_id=int(row.id))
+    return [int(row.id) for row in rows]
+
+
 async def announce(
     conn: AsyncConnection,
     *,
@@ -73,35 +121,8 @@ async def announce(
     unit_code: str | None = None,
     payload: Mapping[str, Any] | None = None,
 ) -> list[int]:
-    """Write the notifications of a change in the same transaction as the change; ids of the outbox rows.
-
-    One event row for the live stream, plus one webhook row when `unit_code` names a unit with an endpoint (only
-    the unit named here is called: the caller decides who must hear of it). The event carries the case's facts
-    (from `case` when given, else read by `case_id` in the same statement), then `payload`, then topic, time and
-    `unit_code`. The event is published to the live stream with the caller's jobs right after its commit (one
-    Redis round trip, no job: a console that missed it — Redis was down — replays it by `Last-Event-ID` from the
-    outbox); webhooks get a `notify.deliver` job each. The caller runs inside `JobBuffer.collect()` and flushes
-    after the commit.
-    """
-    facts: dict[str, Any] = {}
-    if case is not None:
-        data = msgspec.structs.asdict(case) if isinstance(case, msgspec.Struct) else case
-        facts = {name: data.get(name) for name in repo.CASE_FACTS}
-        if case_id is None and data.get("id") is not None:
-            case_id = int(data["id"])
-    body: dict[str, Any] = {**facts, **(payload or {}), "topic": topic, "case_id": case_id}
-    body["at"] = _utcnow().isoformat()
-    if unit_code is not None:
-        body["unit_code"] = unit_code
-    encoded = msgspec.json.encode(body).decode()
-    lookup = case is None and case_id is not None
-    rows = await repo.insert(conn, topic=topic, case_id=case_id, unit_code=unit_code, lookup=lookup, payload=encoded)
-    for row in rows:
-        if row.target_url is None:  # the live stream: published with the jobs, right after the commit
-            publish_after_commit(CHANNEL, msgspec.json.encode({**dict(row.payload), "id": int(row.id)}))
-        else:
-            enqueue(JOB, job_id=job_id(int(row.id), 0), outbox_id=int(row.id))
-    return [int(row.id) for row in rows]
+    """`announce_all` of one change."""
+    return await announce_all(conn, [Announcement(topic, case, case_id, unit_code, payload)])
 
 
 def backoff(base_s: float, attempts: int) -> float:

@@ -14,9 +14,10 @@ from grid_mgmt.lib.sql import text
 _CLOSED = ", ".join(repr(str(s)) for s in sorted({*TERMINAL, Status.MERGED}))
 
 _CANDIDATES = text("""
+SELECT b.id AS case_id, x.* FROM unnest(CAST(:ids AS bigint[])) AS b(id) CROSS JOIN LATERAL (
 WITH c AS (
     SELECT id, category_code, geom, component_code, street_code, community_code, district_code
-    FROM cases WHERE id = :case_id
+    FROM cases WHERE id = b.id
 ), k AS (
     SELECT cat.code, cat.major_code, cat.subsurface, cat.pipeline_kinds, cat.auto_dispatch
     FROM category cat JOIN c ON cat.code = c.category_code
@@ -68,26 +69,44 @@ WITH c AS (
 SELECT ranked.grp, ranked.ord, ranked.source, ranked.unit_code, u.name AS unit_name, ranked.reason,
        ranked.distance_m, coalesce(ranked.rule_auto, k.auto_dispatch) AS auto_dispatch
 FROM ranked JOIN unit u ON u.code = ranked.unit_code AND u.active, k
-ORDER BY ranked.grp, ranked.ord
+) x
+ORDER BY b.id, x.grp, x.ord
 """)
 
 
-async def candidates(conn: AsyncConnection, case_id: int, radius_m: float) -> list[Any]:
-    """Every unit that could handle the case, most specific first, each with its reason."""
-    return list((await conn.execute(_CANDIDATES, {"case_id": case_id, "radius": radius_m})).all())
+async def candidates(conn: AsyncConnection, case_ids: list[int], radius_m: float) -> dict[int, list[Any]]:
+    """Every unit that could handle each case, most specific first, each with its reason (one statement)."""
+    found: dict[int, list[Any]] = {case_id: [] for case_id in case_ids}
+    for row in await conn.execute(_CANDIDATES, {"ids": case_ids, "radius": radius_m}):
+        found[int(row.case_id)].append(row)
+    return found
 
 
 _LOCK = text(f"SELECT {CASE_COLUMNS}, c.routed_at {CASE_FROM} WHERE c.id = :id FOR UPDATE OF c")
+_LOCK_WAITING = text(f"""
+SELECT {CASE_COLUMNS}, c.routed_at {CASE_FROM}
+WHERE c.id = ANY(CAST(:ids AS bigint[])) AND c.status = 'reported' AND c.routed_at IS NULL
+ORDER BY c.id
+LIMIT :limit
+FOR UPDATE OF c SKIP LOCKED
+""")
 
 
 async def lock_case(conn: AsyncConnection, case_id: int) -> tuple[CaseRead, Any] | None:
-    """The case and when it was routed, locked until the end of the transaction (one router at a time); the case
-    is what the lifecycle's first action starts from (no second read)."""
+    """The case and when it was routed, locked until the end of the transaction (one router at a time; waits for
+    another); the case is what the lifecycle's first action starts from (no second read)."""
     row = (await conn.execute(_LOCK, {"id": case_id})).one_or_none()
     return (to_case(row), row.routed_at) if row is not None else None
 
 
+async def lock_unrouted(conn: AsyncConnection, case_ids: list[int], limit: int) -> list[CaseRead]:
+    """The first `limit` of the cases still waiting for routing that nobody else holds, locked (never waits: a case
+    another router holds is its to route)."""
+    return [to_case(r) for r in await conn.execute(_LOCK_WAITING, {"ids": case_ids, "limit": limit})]
+
+
 _DUPLICATE = text(f"""
+SELECT b.id AS case_id, x.* FROM unnest(CAST(:ids AS bigint[])) AS b(id) CROSS JOIN LATERAL (
 SELECT d.id, d.case_no, round(ST_Distance(d.geom::geography, c.geom::geography)::numeric, 1)::float8 AS distance_m,
        k.duplicate_radius_m, k.duplicate_window_min
 FROM cases c
@@ -98,24 +117,17 @@ JOIN cases d ON d.category_code = c.category_code
     AND d.duplicate_of IS NULL
     AND d.status NOT IN ({_CLOSED}, 'verifying')
     AND ST_DWithin(d.geom::geography, c.geom::geography, k.duplicate_radius_m)
-WHERE c.id = :id AND k.duplicate_radius_m > 0 AND k.duplicate_window_min > 0
+WHERE c.id = b.id AND k.duplicate_radius_m > 0 AND k.duplicate_window_min > 0
 ORDER BY d.received_at, d.id
 LIMIT 1
+) x
 """)
 
 
-async def find_duplicate(conn: AsyncConnection, case_id: int) -> Any:
-    """The earliest open case of the same class within the class's radius and time window, if any."""
-    return (await conn.execute(_DUPLICATE, {"id": case_id})).one_or_none()
-
-
-_ROUTED = text(
-    "UPDATE cases SET routing = CAST(:routing AS jsonb), routed_at = now(), updated_at = now() WHERE id = :id"
-)
-
-
-async def mark_routed(conn: AsyncConnection, case_id: int, routing_json: str) -> None:
-    await conn.execute(_ROUTED, {"id": case_id, "routing": routing_json})
+async def find_duplicates(conn: AsyncConnection, case_ids: list[int]) -> dict[int, Any]:
+    """For each case that repeats one: the earliest open case of the same class within the class's radius and
+    time window (one statement)."""
+    return {int(r.case_id): r for r in await conn.execute(_DUPLICATE, {"ids": case_ids})}
 
 
 async def routing_of(conn: AsyncConnection, case_id: int) -> Any:

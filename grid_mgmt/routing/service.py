@@ -1,11 +1,14 @@
 """Routing (DESIGN §5): who handles a case, most specific first, always with its reason; duplicates; rules.
 
-`route_case` is the body of the `cases.route` job. It runs in one transaction holding the case's row lock: a
+`route_case` is the body of the `cases.route` job. It runs in one transaction holding the row locks of its case
+and of the cases whose routing jobs wait behind it in the queue (up to BATCH, those nobody else holds): a
 duplicate is merged into the open case it repeats; otherwise the ranked candidates are computed, the decision is
 stored with its reason (`cases.routing`, `routed_at`), and when the deciding rule (or, for component, pipeline and
 territory decisions, the class) says so, the case is registered and dispatched by the system through the
-lifecycle. A crash anywhere rolls all of it back, and the job or the recovery sweep routes it again: a case is
-routed exactly once, because a routed case (`routed_at` set) or one that moved on is left alone.
+lifecycle — each step set-based, one statement for the whole batch, so a busy queue costs a few statements per
+64 cases. After the commit the other cases' jobs are withdrawn from the queue. A crash anywhere rolls all of it
+back, and the jobs or the recovery sweep route them again: a case is routed exactly once, because a routed case
+(`routed_at` set) or one that moved on is left alone.
 """
 
 from __future__ import annotations
@@ -19,13 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from geo.geojson import MultiPolygon, to_shapely
 from geo.validate import check_geometry
-from grid_mgmt.cases.schemas import ActionPayload, DispatchPayload, MergePayload
-from grid_mgmt.cases.service import CaseService, apply_in
+from grid_mgmt.cases.schemas import ActionPayload, CaseRead, DispatchPayload, MergePayload
+from grid_mgmt.cases.service import ROUTE_JOB_PREFIX, CaseService, Chain, plan_step, route_job_id, write_chains
 from grid_mgmt.lib.auth import SYSTEM, Principal
 from grid_mgmt.lib.errors import InvalidInput, NotFound
-from grid_mgmt.lib.jobs import JobBuffer, committed, enqueue
+from grid_mgmt.lib.jobs import JobBuffer, committed, enqueue, waiting, withdraw
 from grid_mgmt.lib.pagination import decode_cursor, encode_cursor
-from grid_mgmt.notify.service import announce
+from grid_mgmt.notify.service import Announcement
 from grid_mgmt.routing import repository as repo
 from grid_mgmt.routing.schemas import CandidateRead, RoutingRead, RuleCreate, RulePage, RulePatch, RuleRead
 from grid_mgmt.settings import Settings
@@ -60,51 +63,106 @@ def explain(c: CandidateRead) -> str:
     return f"the territory: street {r['street_code']} → {c.unit_name} (属地兜底)"
 
 
+BATCH = 64
+"""A routing job routes its own case and up to BATCH - 1 cases whose routing jobs wait behind it, in one
+transaction with a few set-based statements; it withdraws their jobs after the commit."""
+PEEK = 4 * BATCH
+"""How many queued jobs it looks at: concurrent routing jobs see the same queue and each takes the first cases
+nobody else holds."""
+
+
 async def route_case(engine: AsyncEngine, settings: Settings, case_id: int, arq: Any = None) -> str:
-    """Route one case (idempotent); returns what happened: merged, dispatched, suggested, unroutable, skipped."""
-    return await committed(engine, arq, lambda conn: _route_locked(conn, settings, case_id))
+    """Route a case and the cases queued behind it (idempotent); returns what happened to this case: merged,
+    dispatched, suggested, unroutable, skipped (routed already, or moved on) or missing."""
+    queued = await waiting(arq, ROUTE_JOB_PREFIX, PEEK)
+    others = [int(job[len(ROUTE_JOB_PREFIX) :]) for job in queued if job[len(ROUTE_JOB_PREFIX) :].isdigit()]
+    others = [other for other in others if other != case_id]
+    return await committed(engine, arq, lambda conn: _route_locked(conn, settings, case_id, others))
 
 
-async def _route_locked(conn: AsyncConnection, settings: Settings, case_id: int) -> str:
+async def _route_locked(conn: AsyncConnection, settings: Settings, case_id: int, others: list[int]) -> str:
+    """Lock the case (waiting for a router that holds it) and those of `others` nobody holds, and route them."""
     locked = await repo.lock_case(conn, case_id)
-    if locked is None:
-        return "missing"
-    case, routed_at = locked
-    if case.status != "reported" or routed_at is not None:
-        return "skipped"
-    dup = await repo.find_duplicate(conn, case_id)
-    if dup is not None:
-        reason = {
-            "source": "duplicate", "duplicate_of": int(dup.id), "case_no": dup.case_no,
-            "distance_m": dup.distance_m, "radius_m": dup.duplicate_radius_m, "window_min": dup.duplicate_window_min,
-        }  # fmt: skip
-        await repo.mark_routed(conn, case_id, msgspec.json.encode({"decision": reason}).decode())
-        note = f"duplicate of case {dup.case_no}, {dup.distance_m} m away within {dup.duplicate_window_min} min"
-        await apply_in(conn, case_id, "merge", SYSTEM, MergePayload(into=int(dup.id), note=note), case)
-        return "merged"
-    ranked = _candidates(await repo.candidates(conn, case_id, settings.pipeline_radius_m))
+    batch: list[CaseRead] = []
+    outcome = "missing"
+    if locked is not None:
+        case, routed_at = locked
+        if case.status == "reported" and routed_at is None:
+            batch.append(case)
+        else:
+            outcome = "skipped"
+    if others:
+        batch += await repo.lock_unrouted(conn, others, BATCH - len(batch))  # never waits: held elsewhere, routed there
+    if not batch:
+        return outcome
+    outcomes = await _route_batch(conn, settings, batch)
+    withdraw([route_job_id(c.id) for c in batch if c.id != case_id])
+    return outcomes.get(case_id, outcome)
+
+
+async def _route_batch(conn: AsyncConnection, settings: Settings, batch: list[CaseRead]) -> dict[int, str]:
+    """Route locked, unrouted cases: duplicates, candidates and the writes each in one statement for all. A case
+    repeating one that is itself merged in this batch waits for the next pass, which sees that merge (as routing
+    them one after the other would)."""
+    outcomes: dict[int, str] = {}
+    units: dict[str, tuple[bool, list[str]]] = {}
+    while batch:
+        ids = [c.id for c in batch]
+        dups = await repo.find_duplicates(conn, ids)
+        later = {i for i, d in dups.items() if int(d.id) in dups}
+        ranked = await repo.candidates(conn, [i for i in ids if i not in dups], settings.pipeline_radius_m)
+        chains: list[Chain] = []
+        for case in batch:
+            if case.id in later:
+                continue
+            if case.id in dups:
+                chains.append(await _merge(conn, case, dups[case.id], units))
+                outcomes[case.id] = "merged"
+            else:
+                chain, outcomes[case.id] = await _decide(conn, case, _candidates(ranked[case.id]), units)
+                chains.append(chain)
+        await write_chains(conn, chains)
+        batch = [c for c in batch if c.id in later]
+    return outcomes
+
+
+async def _merge(conn: AsyncConnection, case: CaseRead, dup: Any, units: dict[str, tuple[bool, list[str]]]) -> Chain:
+    into = int(dup.id)
+    reason = {
+        "source": "duplicate", "duplicate_of": into, "case_no": dup.case_no, "distance_m": dup.distance_m,
+        "radius_m": dup.duplicate_radius_m, "window_min": dup.duplicate_window_min,
+    }  # fmt: skip
+    note = f"duplicate of case {dup.case_no}, {dup.distance_m} m away within {dup.duplicate_window_min} min"
+    step = await plan_step(conn, case, "merge", SYSTEM, MergePayload(into=into, note=note), units)
+    return Chain(case, [step], routing={"decision": reason})
+
+
+async def _decide(
+    conn: AsyncConnection, case: CaseRead, ranked: list[CandidateRead], units: dict[str, tuple[bool, list[str]]]
+) -> tuple[Chain, str]:
+    """The best candidate decides: dispatched to it (registered first) when it auto-dispatches, else suggested."""
     if not ranked:
-        await repo.mark_routed(conn, case_id, msgspec.json.encode({"decision": None, "candidates": []}).decode())
-        log.warning("case %d: no unit found (no component, pipeline, rule or street office)", case_id)
-        return "unroutable"
+        log.warning("case %d: no unit found (no component, pipeline, rule or street office)", case.id)
+        return Chain(case, [], routing={"decision": None, "candidates": []}), "unroutable"
     best = ranked[0]
     decision = {**msgspec.to_builtins(best), "explained": explain(best)}
     record = {"decision": decision, "candidates": msgspec.to_builtins(ranked[:5])}
-    await repo.mark_routed(conn, case_id, msgspec.json.encode(record).decode())
     if not best.auto_dispatch:
-        await announce(conn, topic="case.routed", case_id=case_id, payload={"suggested": decision})
-        return "suggested"
+        routed = Announcement("case.routed", case_id=case.id, payload={"suggested": decision})
+        return Chain(case, [], routing=record, announce=[routed]), "suggested"
     note = f"automatic: {explain(best)}"
-    registered = await apply_in(conn, case_id, "register", SYSTEM, ActionPayload(note=note), case)
-    await apply_in(conn, case_id, "dispatch", SYSTEM, DispatchPayload(unit_code=best.unit_code, note=note), registered)
-    return "dispatched"
+    registered = await plan_step(conn, case, "register", SYSTEM, ActionPayload(note=note), units)
+    dispatched = await plan_step(
+        conn, registered.after, "dispatch", SYSTEM, DispatchPayload(unit_code=best.unit_code, note=note), units
+    )
+    return Chain(case, [registered, dispatched], routing=record), "dispatched"
 
 
 async def routing_view(engine: AsyncEngine, settings: Settings, principal: Principal, case_id: int) -> RoutingRead:
     """What the dispatcher sees: the stored decision and the ranked candidates now (404 outside scope)."""
     case = await CaseService(engine).get(principal, case_id)
     async with engine.connect() as conn:
-        rows = await repo.candidates(conn, case_id, settings.pipeline_radius_m)
+        rows = (await repo.candidates(conn, [case_id], settings.pipeline_radius_m))[case_id]
         stored = await repo.routing_of(conn, case_id)
     decision = (stored.routing or {}).get("decision") if stored is not None else None
     return RoutingRead(
@@ -119,7 +177,7 @@ async def enqueue_unrouted(engine: AsyncEngine, arq: Any, older_than_s: float, l
         ids = await repo.unrouted(conn, older_than_s, limit)
     with JobBuffer.collect() as jobs:
         for case_id in ids:
-            enqueue("cases.route", job_id=f"route:{case_id}", case_id=case_id)
+            enqueue("cases.route", job_id=route_job_id(case_id), case_id=case_id)
         await jobs.flush(arq)
     return len(ids)
 

@@ -162,8 +162,47 @@ async def test_routing_queries_read_indexes_not_tables(pg: asyncpg.Connection) -
     await pg.execute("SET enable_seqscan = off")  # a small test table must not hide a missing index
     try:
         for sql, table in ((repo._DUPLICATE.text, "cases"), (repo._CANDIDATES.text, "pipeline")):
-            q = re.sub(r"(?<!:):(id|case_id|radius)\b", lambda m: "30" if m.group(1) == "radius" else "$1", sql)
-            plan = "\n".join(r[0] for r in await pg.fetch("EXPLAIN " + q, case_id))
+            q = re.sub(r"(?<!:):(ids|radius)\b", lambda m: "30" if m.group(1) == "radius" else "$1", sql)
+            plan = "\n".join(r[0] for r in await pg.fetch("EXPLAIN " + q, [case_id]))
             assert f"Seq Scan on {table}" not in plan, plan
     finally:
         await pg.execute("RESET enable_seqscan")
+
+
+async def test_queued_reports_are_routed_together_by_one_job_as_one_after_the_other_would(
+    client: AsyncTestClient[Litestar], auth_headers: Headers, pg: asyncpg.Connection, drain: Any, arq_pool: Any
+) -> None:
+    """One routing job takes the cases queued behind it (one transaction, set-based) and withdraws their jobs.
+    A repeat of a repeat is routed after the merge it depends on: Z, then A ~40 m away (merged into Z), then B
+    ~40 m beyond A and ~80 m from Z (beyond E0104's 50 m): B is a case of its own."""
+    from arq.constants import default_queue_name, job_key_prefix
+
+    headers = await auth_headers("worker1")
+    vendor = await file_report(client, headers, "E0501", *(await spot(pg, 1651)))
+    garbage = await file_report(client, headers, "E0102", *(await spot(pg, 1661)))
+    office = await file_report(client, headers, "E0502", *(await spot(pg, 1671)))
+    lon, lat = await spot(pg, 1681)
+    z = await file_report(client, headers, "E0104", lon, lat)
+    a = await file_report(client, headers, "E0104", lon + 0.0004, lat)
+    b = await file_report(client, headers, "E0104", lon + 0.0008, lat)
+    ids = [c["id"] for c in (vendor, garbage, office, z, a, b)]
+    assert {f"route:{i}".encode() for i in ids} <= set(await arq_pool.zrange(default_queue_name, 0, -1))
+    assert await drain(max_jobs=1) == 1  # the first job routed all six and withdrew the other five
+    assert not [k for k in await arq_pool.keys(job_key_prefix + "route:*")]
+    rows = {i: await case_row(pg, i) for i in ids}
+    assert all(r["routed_at"] is not None for r in rows.values())
+    assert [rows[i]["status"] for i in ids] == ["dispatched", "dispatched", "reported", "dispatched", "merged",
+                                                "dispatched"]  # fmt: skip
+    assert rows[a["id"]]["duplicate_of"] == z["id"] and rows[b["id"]]["duplicate_of"] is None
+    assert rows[vendor["id"]]["unit_code"] == "U0104"
+    for i in (vendor["id"], garbage["id"], z["id"], b["id"]):
+        assert [x for x, _ in await _timeline_actions(pg, i)] == ["report", "register", "dispatch"]
+        assert rows[i]["version"] == 3
+    assert [x for x, _ in await _timeline_actions(pg, a["id"])] == ["report", "merge"]
+    assert [x for x, _ in await _timeline_actions(pg, office["id"])] == ["report"]
+    events = await pg.fetch(
+        "SELECT case_id, topic FROM outbox WHERE case_id = ANY($1::bigint[]) ORDER BY id", ids
+    )  # fmt: skip
+    topics = {i: [e["topic"] for e in events if e["case_id"] == i] for i in ids}
+    assert topics[vendor["id"]] == ["case.register", "case.dispatch"]
+    assert topics[office["id"]] == ["case.routed"] and topics[a["id"]] == ["case.merge"]

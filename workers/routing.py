@@ -12,7 +12,7 @@ from grid_mgmt.routing.service import route_case
 
 async def route(ctx: dict[str, Any], case_id: int) -> str:
     """cases.route: idempotent; a routed case or one that moved on is left alone."""
-    return await route_case(ctx["engine"], ctx["settings"], case_id, ctx.get("redis"))
+    return await route_case(ctx["engine"], ctx["settings"], case_id, ctx.get("redis"), ctx.get("routers"))
 
 
 FUNCTIONS: list[Function] = [func(route, name="cases.route", max_tries=10)]

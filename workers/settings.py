@@ -7,6 +7,7 @@ Job functions live in one thin module per capability (`workers/routing.py`, `sla
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from typing import Any, ClassVar
 
@@ -19,6 +20,9 @@ from grid_mgmt.lib.jobcodec import deserialize, serialize
 from grid_mgmt.public.retention import purge_contacts as _purge_contacts
 from grid_mgmt.settings import get_settings
 from workers import media, notify, routing, sla, sweep
+
+ROUTERS = 4
+"""Routing jobs that route at once in one worker process; the others wait (their cases are mostly routed by then)."""
 
 
 async def ping(ctx: dict[str, Any]) -> str:
@@ -36,6 +40,8 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["settings"] = settings
     # a worker runs at most max_jobs jobs at once; half the API's pool serves them (jobs are short transactions)
     ctx["engine"] = make_engine(replace(settings, db_pool_size=max(2, settings.db_pool_size // 2)))
+    # routing batches at once per process: more would compete for the same queued cases (routing.service.BATCH)
+    ctx["routers"] = asyncio.Semaphore(ROUTERS)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:

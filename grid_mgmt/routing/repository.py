@@ -82,27 +82,28 @@ async def candidates(conn: AsyncConnection, case_ids: list[int], radius_m: float
     return found
 
 
-_LOCK = text(f"SELECT {CASE_COLUMNS}, c.routed_at {CASE_FROM} WHERE c.id = :id FOR UPDATE OF c")
 _LOCK_WAITING = text(f"""
 SELECT {CASE_COLUMNS}, c.routed_at {CASE_FROM}
 WHERE c.id = ANY(CAST(:ids AS bigint[])) AND c.status = 'reported' AND c.routed_at IS NULL
-ORDER BY c.id
+ORDER BY c.id <> :first, c.id
 LIMIT :limit
 FOR UPDATE OF c SKIP LOCKED
 """)
 
 
-async def lock_case(conn: AsyncConnection, case_id: int) -> tuple[CaseRead, Any] | None:
-    """The case and when it was routed, locked until the end of the transaction (one router at a time; waits for
-    another); the case is what the lifecycle's first action starts from (no second read)."""
-    row = (await conn.execute(_LOCK, {"id": case_id})).one_or_none()
-    return (to_case(row), row.routed_at) if row is not None else None
+async def lock_unrouted(conn: AsyncConnection, first: int, others: list[int], limit: int) -> list[CaseRead]:
+    """Of the case `first` and then `others`, the first `limit` still waiting for routing that nobody else holds,
+    locked (never waits: a case another router holds is its to route); `first` comes first when taken."""
+    params = {"ids": [first, *others], "first": first, "limit": limit}
+    return [to_case(r) for r in await conn.execute(_LOCK_WAITING, params)]
 
 
-async def lock_unrouted(conn: AsyncConnection, case_ids: list[int], limit: int) -> list[CaseRead]:
-    """The first `limit` of the cases still waiting for routing that nobody else holds, locked (never waits: a case
-    another router holds is its to route)."""
-    return [to_case(r) for r in await conn.execute(_LOCK_WAITING, {"ids": case_ids, "limit": limit})]
+_STATE = text("SELECT status, routed_at FROM cases WHERE id = :id")
+
+
+async def routing_state(conn: AsyncConnection, case_id: int) -> Any:
+    """(status, routed_at) of a case, or None when there is none."""
+    return (await conn.execute(_STATE, {"id": case_id})).one_or_none()
 
 
 _DUPLICATE = text(f"""

@@ -13,6 +13,8 @@ back, and the jobs or the recovery sweep route them again: a case is routed exac
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -71,28 +73,42 @@ PEEK = 4 * BATCH
 nobody else holds."""
 
 
-async def route_case(engine: AsyncEngine, settings: Settings, case_id: int, arq: Any = None) -> str:
+async def route_case(
+    engine: AsyncEngine, settings: Settings, case_id: int, arq: Any = None, gate: asyncio.Semaphore | None = None
+) -> str:
     """Route a case and the cases queued behind it (idempotent); returns what happened to this case: merged,
-    dispatched, suggested, unroutable, skipped (routed already, or moved on) or missing."""
-    queued = await waiting(arq, ROUTE_JOB_PREFIX, PEEK)
-    others = [int(job[len(ROUTE_JOB_PREFIX) :]) for job in queued if job[len(ROUTE_JOB_PREFIX) :].isdigit()]
-    others = [other for other in others if other != case_id]
-    return await committed(engine, arq, lambda conn: _route_locked(conn, settings, case_id, others))
+    dispatched, suggested, unroutable, skipped (routed already, or moved on), held (another router holds it and
+    routes it) or missing. `gate` bounds the batches a process routes at once (more only compete for the same
+    cases); a job whose case a batch routed meanwhile is done after one read."""
+    async with gate or contextlib.nullcontext():
+        async with engine.connect() as conn:
+            state = await repo.routing_state(conn, case_id)
+        if state is None:
+            return "missing"
+        if state.status != "reported" or state.routed_at is not None:
+            return "skipped"
+        queued = await waiting(arq, ROUTE_JOB_PREFIX, PEEK)
+        others = [int(job[len(ROUTE_JOB_PREFIX) :]) for job in queued if job[len(ROUTE_JOB_PREFIX) :].isdigit()]
+        others = [other for other in others if other != case_id]
+        try:
+            return await committed(engine, arq, lambda conn: _route_locked(conn, settings, case_id, others))
+        except Exception:
+            if not others:
+                raise
+            # one case that cannot be routed must not hold back the others: they route with their own jobs
+            log.exception("routing case %d with %d queued cases failed; routing it alone", case_id, len(others))
+            return await committed(engine, arq, lambda conn: _route_locked(conn, settings, case_id, []))
 
 
 async def _route_locked(conn: AsyncConnection, settings: Settings, case_id: int, others: list[int]) -> str:
-    """Lock the case (waiting for a router that holds it) and those of `others` nobody holds, and route them."""
-    locked = await repo.lock_case(conn, case_id)
-    batch: list[CaseRead] = []
-    outcome = "missing"
-    if locked is not None:
-        case, routed_at = locked
-        if case.status == "reported" and routed_at is None:
-            batch.append(case)
-        else:
+    """Lock the case and the first of `others` that nobody else holds (never waiting: a case another router
+    holds is routed there), and route them."""
+    batch = await repo.lock_unrouted(conn, case_id, others, BATCH)
+    outcome = "held"
+    if not batch or batch[0].id != case_id:
+        state = await repo.routing_state(conn, case_id)
+        if state is None or state.routed_at is not None or state.status != "reported":
             outcome = "skipped"
-    if others:
-        batch += await repo.lock_unrouted(conn, others, BATCH - len(batch))  # never waits: held elsewhere, routed there
     if not batch:
         return outcome
     outcomes = await _route_batch(conn, settings, batch)

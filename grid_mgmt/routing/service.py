@@ -6,7 +6,7 @@ duplicate is merged into the open case it repeats; otherwise the ranked candidat
 stored with its reason (`cases.routing`, `routed_at`), and when the deciding rule (or, for component, pipeline and
 territory decisions, the class) says so, the case is registered and dispatched by the system through the
 lifecycle — each step set-based, one statement for the whole batch, so a busy queue costs a few statements per
-64 cases. After the commit the other cases' jobs are withdrawn from the queue. A crash anywhere rolls all of it
+BATCH cases. After the commit the other cases' jobs are withdrawn from the queue. A crash anywhere rolls all of it
 back, and the jobs or the recovery sweep route them again: a case is routed exactly once, because a routed case
 (`routed_at` set) or one that moved on is left alone.
 """
@@ -65,7 +65,7 @@ def explain(c: CandidateRead) -> str:
     return f"the territory: street {r['street_code']} → {c.unit_name} (属地兜底)"
 
 
-BATCH = 64
+BATCH = 128
 """A routing job routes its own case and up to BATCH - 1 cases whose routing jobs wait behind it, in one
 transaction with a few set-based statements; it withdraws their jobs after the commit."""
 PEEK = 4 * BATCH

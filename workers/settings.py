@@ -18,6 +18,7 @@ from arq.worker import Function, func
 from grid_mgmt.db.engine import make_engine
 from grid_mgmt.lib.jobcodec import deserialize, serialize
 from grid_mgmt.public.retention import purge_contacts as _purge_contacts
+from grid_mgmt.routing.service import RecentlyRouted
 from grid_mgmt.settings import get_settings
 from workers import media, notify, routing, sla, sweep
 
@@ -42,6 +43,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["engine"] = make_engine(replace(settings, db_pool_size=max(2, settings.db_pool_size // 2)))
     # routing batches at once per process: more would compete for the same queued cases (routing.service.BATCH)
     ctx["routers"] = asyncio.Semaphore(ROUTERS)
+    ctx["routed"] = RecentlyRouted()
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:

@@ -79,11 +79,14 @@ class Announcement:
     def row(self, at: str) -> repo.Row:
         facts: dict[str, Any] = {}
         case_id = self.case_id
-        if self.case is not None:
-            data = msgspec.structs.asdict(self.case) if isinstance(self.case, msgspec.Struct) else self.case
-            facts = {name: data.get(name) for name in repo.CASE_FACTS}
-            if case_id is None and data.get("id") is not None:
-                case_id = int(data["id"])
+        if isinstance(self.case, msgspec.Struct):
+            facts = {name: getattr(self.case, name, None) for name in repo.CASE_FACTS}
+            if case_id is None and getattr(self.case, "id", None) is not None:
+                case_id = int(self.case.id)  # type: ignore[attr-defined]
+        elif self.case is not None:
+            facts = {name: self.case.get(name) for name in repo.CASE_FACTS}
+            if case_id is None and self.case.get("id") is not None:
+                case_id = int(self.case["id"])
         body: dict[str, Any] = {**facts, **(self.payload or {}), "topic": self.topic, "case_id": case_id, "at": at}
         if self.unit_code is not None:
             body["unit_code"] = self.unit_code

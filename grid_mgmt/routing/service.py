@@ -74,13 +74,18 @@ nobody else holds."""
 
 
 async def route_case(
-    engine: AsyncEngine, settings: Settings, case_id: int, arq: Any = None, gate: asyncio.Semaphore | None = None
-) -> str:
+    engine: AsyncEngine, settings: Settings, case_id: int, arq: Any = None, gate: asyncio.Semaphore | None = None,
+    recent: RecentlyRouted | None = None,
+) -> str:  # fmt: skip
     """Route a case and the cases queued behind it (idempotent); returns what happened to this case: merged,
     dispatched, suggested, unroutable, skipped (routed already, or moved on), held (another router holds it and
     routes it) or missing. `gate` bounds the batches a process routes at once (more only compete for the same
-    cases); a job whose case a batch routed meanwhile is done after one read."""
+    cases); a job whose case a batch routed meanwhile is done after one read — or none, when `recent` (the
+    worker's memory of what it routed) has it."""
+    recent = recent if recent is not None else RecentlyRouted()
     async with gate or contextlib.nullcontext():
+        if case_id in recent:  # a batch of this worker routed it while the job waited
+            return "skipped"
         async with engine.connect() as conn:
             state = await repo.routing_state(conn, case_id)
         if state is None:
@@ -90,19 +95,42 @@ async def route_case(
         queued = await waiting(arq, ROUTE_JOB_PREFIX, PEEK)
         others = [int(job[len(ROUTE_JOB_PREFIX) :]) for job in queued if job[len(ROUTE_JOB_PREFIX) :].isdigit()]
         others = [other for other in others if other != case_id]
+        routed: list[int] = []
         try:
-            return await committed(engine, arq, lambda conn: _route_locked(conn, settings, case_id, others))
+            outcome = await committed(engine, arq, lambda conn: _route_locked(conn, settings, case_id, others, routed))
         except Exception:
             if not others:
                 raise
             # one case that cannot be routed must not hold back the others: they route with their own jobs
             log.exception("routing case %d with %d queued cases failed; routing it alone", case_id, len(others))
-            return await committed(engine, arq, lambda conn: _route_locked(conn, settings, case_id, []))
+            routed.clear()
+            outcome = await committed(engine, arq, lambda conn: _route_locked(conn, settings, case_id, [], routed))
+        recent.add(routed)
+        return outcome
 
 
-async def _route_locked(conn: AsyncConnection, settings: Settings, case_id: int, others: list[int]) -> str:
+class RecentlyRouted:
+    """The cases a worker routed lately (committed; routing is never undone), at most `size`, oldest dropped
+    first: the jobs of a batch's other cases that the worker had already taken from the queue find theirs here."""
+
+    def __init__(self, size: int = 50_000):
+        self.size = size
+        self._ids: dict[int, None] = {}
+
+    def __contains__(self, case_id: object) -> bool:
+        return case_id in self._ids
+
+    def add(self, case_ids: list[int]) -> None:
+        self._ids.update(dict.fromkeys(case_ids))
+        while len(self._ids) > self.size:
+            del self._ids[next(iter(self._ids))]
+
+
+async def _route_locked(
+    conn: AsyncConnection, settings: Settings, case_id: int, others: list[int], routed: list[int]
+) -> str:
     """Lock the case and the first of `others` that nobody else holds (never waiting: a case another router
-    holds is routed there), and route them."""
+    holds is routed there), and route them; their ids go to `routed`."""
     batch = await repo.lock_unrouted(conn, case_id, others, BATCH)
     outcome = "held"
     if not batch or batch[0].id != case_id:
@@ -112,6 +140,7 @@ async def _route_locked(conn: AsyncConnection, settings: Settings, case_id: int,
     if not batch:
         return outcome
     outcomes = await _route_batch(conn, settings, batch)
+    routed += outcomes
     withdraw([route_job_id(c.id) for c in batch if c.id != case_id])
     return outcomes.get(case_id, outcome)
 

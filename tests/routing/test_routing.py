@@ -206,3 +206,12 @@ async def test_queued_reports_are_routed_together_by_one_job_as_one_after_the_ot
     topics = {i: [e["topic"] for e in events if e["case_id"] == i] for i in ids}
     assert topics[vendor["id"]] == ["case.register", "case.dispatch"]
     assert topics[office["id"]] == ["case.routed"] and topics[a["id"]] == ["case.merge"]
+
+
+def test_a_worker_remembers_the_cases_it_routed_lately_and_forgets_the_oldest() -> None:
+    from grid_mgmt.routing.service import RecentlyRouted
+
+    recent = RecentlyRouted(size=3)
+    recent.add([1, 2])
+    recent.add([3, 4])
+    assert 1 not in recent and all(i in recent for i in (2, 3, 4)) and 5 not in recent

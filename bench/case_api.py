@@ -172,6 +172,9 @@ end
 """
 
 
+COUNTERS = "  n_ok = 0\n  n_empty = 0\n  n_other = {}\n  sample_bad = nil"
+"""Lua: the per-thread counters that WRAP_DONE adds up; every script's `init` starts them."""
+
 WRAP_DONE = r"""
 local extra_done
 setmetatable(_G, {__newindex = function(t, k, v)

@@ -68,10 +68,7 @@ local nb = #boxes
 local hdrs = {{["Authorization"] = {case_api.lua_str("Bearer " + token)}}}
 init = function(args)
   math.randomseed({case_api.SEED} + 7919 * (tid or 0))
-  n_ok = 0
-  n_empty = 0
-  n_other = {{}}
-  sample_bad = nil
+{case_api.COUNTERS}
 end
 request = function()
   local b = boxes[math.random(nb)]

@@ -106,10 +106,7 @@ init = function(args)
   else
     nonce = string.format("%x%x", os.time(), math.random(1, 2147483647))
   end
-  n_ok = 0
-  n_empty = 0
-  n_other = {{}}
-  sample_bad = nil
+{case_api.COUNTERS}
 end
 request = function()
   counter = counter + 1

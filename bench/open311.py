@@ -45,10 +45,7 @@ def lua() -> str:
         case_api.WRAP_DONE
         + f"""
 init = function(args)
-  n_ok = 0
-  n_empty = 0
-  n_other = {{}}
-  sample_bad = nil
+{case_api.COUNTERS}
 end
 request = function()
   return wrk.format("GET", "{PATH}")

@@ -66,10 +66,7 @@ local npts = #pts
 local counter = 0
 init = function(args)
   math.randomseed({case_api.SEED} + 7919 * (tid or 0))
-  n_ok = 0
-  n_empty = 0
-  n_other = {{}}
-  sample_bad = nil
+{case_api.COUNTERS}
 end
 request = function()
   counter = counter + 1

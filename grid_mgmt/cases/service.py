@@ -344,12 +344,12 @@ async def _plan(
         extra["attachment_ids"] = ids
     if lc.Effect.SET_UNIT in rule.effects:
         unit = str(getattr(payload, "unit_code", ""))
-        if units is None or unit not in units:
+        chain = units.get(unit) if units is not None else None
+        if chain is None:
             chain = await repo.unit_parent_chain(conn, unit)
-            if units is None:
-                units = {}
-            units[unit] = chain
-        active, ancestors = units[unit]
+            if units is not None:
+                units[unit] = chain
+        active, ancestors = chain
         if not active:
             raise InvalidInput(f"no active handling unit {unit!r}", extra={"field": "unit_code"})
         if action == "forward" and case.unit_code not in ancestors:

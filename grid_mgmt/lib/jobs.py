@@ -151,7 +151,7 @@ def _queue(redis: ArqRedis | Redis) -> str:
 
 
 async def waiting(redis: ArqRedis | Redis | None, prefix: str, limit: int) -> list[str]:
-    """Ids of due jobs waiting in the queue whose id starts with `prefix`, the next `limit` of them (for a job that
+    """Ids of due jobs waiting in the queue whose id starts with `prefix`, among the next `limit` (for a job that
     does the work of some of them with its own and then `withdraw`s those); none without Redis."""
     if redis is None or limit <= 0:
         return []
@@ -161,7 +161,7 @@ async def waiting(redis: ArqRedis | Redis | None, prefix: str, limit: int) -> li
         log.warning("could not read the queue", exc_info=True)
         return []
     ids = [raw.decode() if isinstance(raw, bytes) else str(raw) for raw in found]
-    return [job_id for job_id in ids if job_id.startswith(prefix)][:limit]
+    return [job_id for job_id in ids if job_id.startswith(prefix)]
 
 
 def withdraw(job_ids: list[str]) -> None:

@@ -79,14 +79,13 @@ class Announcement:
     def row(self, at: str) -> repo.Row:
         facts: dict[str, Any] = {}
         case_id = self.case_id
-        if isinstance(self.case, msgspec.Struct):
-            facts = {name: getattr(self.case, name, None) for name in repo.CASE_FACTS}
-            if case_id is None and getattr(self.case, "id", None) is not None:
-                case_id = int(self.case.id)  # type: ignore[attr-defined]
-        elif self.case is not None:
-            facts = {name: self.case.get(name) for name in repo.CASE_FACTS}
-            if case_id is None and self.case.get("id") is not None:
-                case_id = int(self.case["id"])
+        case = self.case
+        if case is not None:
+            get = case.get if isinstance(case, Mapping) else lambda name: getattr(case, name, None)
+            facts = {name: get(name) for name in repo.CASE_FACTS}
+            found = get("id")
+            if case_id is None and found is not None:
+                case_id = int(found)
         body: dict[str, Any] = {**facts, **(self.payload or {}), "topic": self.topic, "case_id": case_id, "at": at}
         if self.unit_code is not None:
             body["unit_code"] = self.unit_code

@@ -83,7 +83,7 @@ async def candidates(conn: AsyncConnection, case_ids: list[int], radius_m: float
 
 
 _LOCK_WAITING = text(f"""
-SELECT {CASE_COLUMNS}, c.routed_at {CASE_FROM}
+SELECT {CASE_COLUMNS} {CASE_FROM}
 WHERE c.id = ANY(CAST(:ids AS bigint[])) AND c.status = 'reported' AND c.routed_at IS NULL
 ORDER BY c.id <> :first, c.id
 LIMIT :limit

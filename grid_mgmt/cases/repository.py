@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grid_mgmt.cases.schemas import ActivityRead, CaseRead
 from grid_mgmt.lib.auth import CENTRE_ROLES, Principal
-from grid_mgmt.lib.sql import Source, connected, statement, text
+from grid_mgmt.lib.sql import Source, connected, driver_connection, text
 
 CASE_COLUMNS = """
 c.id, c.case_no, c.source, c.status, c.version, c.stage, c.category_code, cat.name AS category_name,
@@ -245,12 +245,13 @@ class IdBlocks:
         self._free: list[tuple[int, int]] = []
         self._lock = asyncio.Lock()
 
-    async def take(self, raw: Any) -> tuple[int, int]:
-        """(id, serial) on the asyncpg connection `raw` (autocommit: a sequence is never rolled back anyway)."""
+    async def take(self, source: Source) -> tuple[int, int]:
+        """(id, serial); a new block is read through `source` (a sequence is never rolled back anyway)."""
         if not self._free:
             async with self._lock:
                 if not self._free:
-                    rows = await raw.fetch(_TAKE_IDS, self.size)
+                    async with connected(source) as conn:
+                        rows = await (await driver_connection(conn)).fetch(_TAKE_IDS, self.size)
                     self._free = [(int(r[0]), int(r[1])) for r in reversed(rows)]
         return self._free.pop()
 
@@ -259,47 +260,66 @@ _TAKE_IDS = """
 SELECT nextval(pg_get_serial_sequence('cases', 'id')), nextval('case_no_seq') FROM generate_series(1, $1)
 ORDER BY 1
 """
-CASE_IDS = IdBlocks()
+CASE_IDS = IdBlocks(128)
 """The process's blocks of case ids."""
 
-_NEW_CASE = """
-c AS (
+_NEW_CASE_FIELDS = (
+    "id", "case_no", "source", "category_code", "urgency", "description", "lon", "lat", "input_crs", "accuracy_m",
+    "address", "grid_code", "community_code", "street_code", "district_code", "component_code", "reporter_id",
+    "captured_at", "received_at", "status", "stage", "deadline", "warn_at", "deadline_round", "stage_started_at",
+    "flags", "actor_role", "payload",
+)  # fmt: skip
+"""The values of a planned case (`cases.service.plan_case`) the insert reads."""
+KEY_FIELDS = ("key_user", "key", "request_hash", "body")
+"""The idempotency record a planned case may carry (`body` as text: the JSON answer)."""
+
+# Planned cases (ids taken beforehand), each with its first timeline row and — when it carries a key — the stored
+# answer of its idempotency key, in ONE statement. Keys are inserted in key order (two batches holding the same keys
+# wait for each other instead of deadlocking); a case whose key was used before is not written. A batch must not
+# hold one key twice (the writer keeps the second back).
+_INSERT_CASES = """
+WITH r AS (
+    SELECT * FROM jsonb_to_recordset(CAST($1 AS jsonb)) AS r(
+        id bigint, case_no text, source text, category_code text, urgency text, description text, lon float8,
+        lat float8, input_crs text, accuracy_m float8, address text, grid_code text, community_code text,
+        street_code text, district_code text, component_code text, reporter_id int, captured_at timestamptz,
+        received_at timestamptz, status text, stage text, deadline timestamptz, warn_at timestamptz,
+        deadline_round int, stage_started_at timestamptz, flags text[], actor_role text, payload jsonb,
+        key_user int, key text, request_hash text, body text)
+), k AS (
+    INSERT INTO idempotency_key (user_id, key, request_hash, status_code, body)
+    SELECT key_user, key, request_hash, 201, convert_to(body, 'UTF8') FROM r WHERE key IS NOT NULL
+    ORDER BY key_user, key
+    ON CONFLICT (user_id, key) DO NOTHING
+    RETURNING user_id, key
+), ok AS (
+    SELECT r.* FROM r WHERE r.key IS NULL OR EXISTS (SELECT FROM k WHERE k.user_id = r.key_user AND k.key = r.key)
+), c AS (
     INSERT INTO cases (id, case_no, source, category_code, urgency, description, geom, input_crs, accuracy_m,
         address, grid_code, community_code, street_code, district_code, component_code, reporter_id, captured_at,
         received_at, status, stage, deadline, warn_at, deadline_round, stage_started_at, flags, updated_at)
-    SELECT :id, :case_no, :source, :category_code, :urgency, :description, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326),
-        :input_crs, :accuracy_m, :address, :grid_code, :community_code, :street_code, :district_code,
-        :component_code, :reporter_id, :captured_at, :received_at, :status, :stage, :deadline, :warn_at,
-        :deadline_round, :stage_started_at, :flags, :updated_at
-    {guard}
+    SELECT id, case_no, source, category_code, urgency, description, ST_SetSRID(ST_MakePoint(lon, lat), 4326),
+        input_crs, accuracy_m, address, grid_code, community_code, street_code, district_code, component_code,
+        reporter_id, captured_at, received_at, status, stage, deadline, warn_at, deadline_round, stage_started_at,
+        flags, received_at
+    FROM ok ORDER BY id
     RETURNING id
 ), a AS (
     INSERT INTO case_activity (case_id, seq, action, from_status, to_status, actor_id, actor_role, payload, at)
-    SELECT c.id, 1, 'report', NULL, :status, :reporter_id, :actor_role, CAST(:payload AS jsonb), :received_at FROM c
+    SELECT ok.id, 1, 'report', NULL, ok.status, ok.reporter_id, ok.actor_role, ok.payload, ok.received_at
+    FROM c JOIN ok ON ok.id = c.id ORDER BY ok.id
 )
-SELECT count(*) FROM c
+SELECT id FROM c
 """
-INSERT_CASE = statement("WITH " + _NEW_CASE.format(guard=""))
-"""A new case and its first timeline row (values from `cases.service.plan_case`)."""
-INSERT_CASE_ONCE = statement(
-    """
-WITH k AS (
-    INSERT INTO idempotency_key (user_id, key, request_hash, status_code, body)
-    VALUES (:key_user, :key, :request_hash, 201, :body)
-    ON CONFLICT (user_id, key) DO NOTHING
-    RETURNING 1
-), """
-    + _NEW_CASE.format(guard="WHERE EXISTS (SELECT FROM k)")
-)
-"""The same with the answer stored under the caller's idempotency key, all in one autocommitted statement: 0 rows
-when the key was already used (ON CONFLICT waits for a concurrent holder of the key to finish first)."""
 
 
-async def insert_case(raw: Any, values: dict[str, Any]) -> bool:
-    """Write a planned case on the asyncpg connection `raw` — with its idempotency record when `values` carry a
-    `key` — as one statement; False when the key was used before and nothing was written."""
-    stmt = INSERT_CASE_ONCE if values.get("key") is not None else INSERT_CASE
-    return bool(await raw.fetchval(stmt.positional, *stmt.args(values)))
+async def insert_cases(raw: Any, rows: list[dict[str, Any]]) -> set[int]:
+    """Write planned cases — with their idempotency records when they carry a `key` — on the asyncpg connection
+    `raw` in one statement; the ids written (a case whose key was used before is missing)."""
+    fields = _NEW_CASE_FIELDS + KEY_FIELDS
+    values = [{name: row.get(name) for name in fields} for row in rows]
+    found = await raw.fetch(_INSERT_CASES, msgspec.json.encode(values).decode())
+    return {int(r[0]) for r in found}
 
 
 async def unit_parent_chain(conn: AsyncConnection, unit_code: str) -> tuple[bool, list[str]]:

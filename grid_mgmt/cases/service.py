@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -18,14 +17,10 @@ from grid_mgmt.cases.schemas import ActionPayload, CaseRead, TimelineRead
 from grid_mgmt.lib.auth import Principal
 from grid_mgmt.lib.errors import Conflict, DomainError, InvalidInput, NotFound
 from grid_mgmt.lib.jobs import committed, enqueue
-from grid_mgmt.lib.sql import driver_connection
 from grid_mgmt.notify.service import Announcement, announce_all
 from grid_mgmt.settings import get_settings
 from grid_mgmt.sla import deadlines
-from grid_mgmt.sla.calendar import calendar_on
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-"""Case numbers count days of the city's calendar."""
+from grid_mgmt.sla.calendar import current_calendar
 
 
 def enqueue_check(case_id: int, deadline_round: int, at: dt.datetime, phase: str = "first") -> None:
@@ -51,79 +46,6 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-@dataclass(slots=True)
-class NewCase:
-    """A report ready to be filed: location in WGS84, the areas already derived."""
-
-    source: str
-    category_code: str
-    urgency: str
-    description: str
-    lon: float
-    lat: float
-    input_crs: str = "wgs84"
-    accuracy_m: float | None = None
-    address: str | None = None
-    grid_code: str | None = None
-    community_code: str | None = None
-    street_code: str | None = None
-    district_code: str | None = None
-    component_code: str | None = None
-    captured_at: dt.datetime | None = None
-    flags: list[str] = field(default_factory=list)
-    status: str = lc.Status.REPORTED
-
-
-@dataclass(slots=True)
-class Filing:
-    """A new case planned in full before it is written: the row's values and the case as it will read."""
-
-    values: dict[str, Any]
-    case: CaseRead
-    check_at: dt.datetime | None
-
-
-_STAMPS = ("registered_at", "dispatched_at", "acknowledged_at", "handled_at", "checked_at", "closed_at", "cancelled_at")
-"""The step timestamps a new case has not reached."""
-
-
-async def plan_case(conn: AsyncConnection, new: NewCase, principal: Principal | None) -> Filing:
-    """Number the case (a pre-taken id and a date + 6-digit serial: no lock shared by concurrent reports), plan its
-    first deadline in working time, and build the case exactly as it will read once written."""
-    now = utcnow()
-    stage = lc.Stage.VERIFY if new.status == lc.Status.VERIFYING else lc.Stage.REGISTER
-    cls = await repo.class_facts(conn, new.category_code)
-    if cls is None:
-        raise InvalidInput(f"unknown class {new.category_code!r}", extra={"field": "category_code"})
-    settings = get_settings()
-    planned = deadlines.start(
-        now, deadlines.limit_of(cls.time_limits, stage, new.urgency), await calendar_on(conn, settings),
-        settings.deadline_warn_share, deadlines.Clocked(None, None, None, 0),
-    )  # fmt: skip
-    case_id, serial = await repo.CASE_IDS.take(await driver_connection(conn))
-    deadline = planned["deadline"]
-    captured = new.captured_at.astimezone(dt.UTC) if new.captured_at is not None else None
-    row = {
-        "id": case_id, "case_no": f"{now.astimezone(SHANGHAI):%Y%m%d}{serial % 1_000_000:06d}",
-        "source": new.source, "status": str(new.status), "version": 1, "stage": str(stage),
-        "category_code": new.category_code, "category_name": cls.name, "kind": cls.kind, "urgency": new.urgency,
-        "description": new.description, "lon": new.lon, "lat": new.lat, "input_crs": new.input_crs,
-        "accuracy_m": new.accuracy_m, "address": new.address, "grid_code": new.grid_code,
-        "community_code": new.community_code, "street_code": new.street_code, "district_code": new.district_code,
-        "component_code": new.component_code, "unit_code": None,
-        "reporter_id": principal.user_id if principal else None, "captured_at": captured, "received_at": now,
-        "deadline": deadline, "warn_at": planned["warn_at"], "deadline_round": planned["deadline_round"],
-        "stage_started_at": now, "paused_at": None, **dict.fromkeys(_STAMPS), "duplicate_of": None,
-        "rework_count": 0, "checker_id": None,
-        "flags": list(new.flags), "updated_at": now,
-    }  # fmt: skip
-    case = msgspec.convert(row, CaseRead)
-    case.next_actions = lc.actions_for(case.status, principal.roles) if principal else lc.actions_from(case.status)
-    payload = {"source": new.source, "flags": list(new.flags), "next_deadline": _iso(deadline)}
-    row.update(actor_role=_first_role(principal), payload=msgspec.json.encode(payload).decode())
-    return Filing(row, case, deadlines.first_check(planned))
-
-
 ROUTE_JOB_PREFIX = "route:"
 
 
@@ -131,28 +53,6 @@ def route_job_id(case_id: int) -> str:
     """The job id of a new case's routing (the recovery sweep's too: a job still queued absorbs the other; a
     routing job takes the queued ones behind it by this prefix)."""
     return f"{ROUTE_JOB_PREFIX}{case_id}"
-
-
-def announce_filed(filing: Filing) -> None:
-    """The jobs of a new case (into the current JobBuffer): routing, and its first deadline check."""
-    enqueue("cases.route", job_id=route_job_id(filing.case.id), case_id=filing.case.id)
-    if filing.check_at is not None:
-        enqueue_check(filing.case.id, filing.case.deadline_round, filing.check_at)
-
-
-async def open_case(conn: AsyncConnection, new: NewCase, principal: Principal | None) -> CaseRead:
-    """File a new case (status reported, or verifying for citizen reports) with its first timeline row and
-    deadline, inside the caller's transaction and JobBuffer; the routing job leaves after the commit."""
-    filing = await plan_case(conn, new, principal)
-    await conn.execute(repo.INSERT_CASE.clause, filing.values)
-    announce_filed(filing)
-    return filing.case
-
-
-def _first_role(principal: Principal | None) -> str | None:
-    if principal is None:
-        return "citizen"
-    return next((r for r in lc.Role if r in principal.roles), None)
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -386,7 +286,7 @@ async def _plan(
         limits = await repo.time_limits(conn, case.category_code)
         limit = deadlines.limit_of(limits, rule.stage, case.urgency)
         sets.update(stage=str(rule.stage), stage_started_at=now)
-        cal = await calendar_on(conn, settings)
+        cal = await current_calendar(conn, settings)
         sets.update(deadlines.start(now, limit, cal, settings.deadline_warn_share, current))
     elif clock == lc.Clock.STOP:
         sets["stage"] = None
@@ -402,7 +302,7 @@ async def _plan(
                 raise Conflict("there is no postponement request to approve")
             extra_minutes = int(asked["minutes"])
             extra["minutes"] = extra_minutes
-        sets.update(deadlines.resume(now, limit, await calendar_on(conn, settings), current, extra_minutes))
+        sets.update(deadlines.resume(now, limit, await current_calendar(conn, settings), current, extra_minutes))
     if "deadline_round" in sets:
         check_at = deadlines.first_check(sets)
         if check_at is not None:

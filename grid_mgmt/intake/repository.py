@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from grid_mgmt.lib.sql import text
+from grid_mgmt.lib.sql import Source, connected, text
 
 # What a report of a component or a component class needs from the database, in one round trip: the named
 # component (and its point: a point stays itself, a line or polygon gives its point-on-surface) and the nearest
@@ -45,7 +45,7 @@ LIMIT 1
 
 
 async def facts(
-    conn: AsyncConnection,
+    source: Source,
     *,
     category: str | None,
     component: str | None,
@@ -58,7 +58,8 @@ async def facts(
         "category": category, "component": component, "lon": lon, "lat": lat, "radius": snap_radius_m,
         "snap": bool(category and not component and lon is not None and snap_radius_m > 0),
     }  # fmt: skip
-    return (await conn.execute(_FACTS, params)).one()
+    async with connected(source) as conn:
+        return (await conn.execute(_FACTS, params)).one()
 
 
 async def stored_response(conn: AsyncConnection, user_id: int, key: str) -> Any:

@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -23,10 +24,11 @@ from geo.crs import normalize_crs
 from geo.errors import GeoInputError
 from geo.measure import distance_m
 from grid_mgmt.cases import repository as cases_repo
+from grid_mgmt.cases.filing import Filing, NewCase, filer, plan_case
 from grid_mgmt.cases.lifecycle import TERMINAL
 from grid_mgmt.cases.repository import ClassFacts
 from grid_mgmt.cases.schemas import CaseRead
-from grid_mgmt.cases.service import CaseService, NewCase, announce_filed, plan_case
+from grid_mgmt.cases.service import CaseService
 from grid_mgmt.intake import photos, rules
 from grid_mgmt.intake import repository as repo
 from grid_mgmt.intake.schemas import MAX_BATCH, AttachmentRead, BatchItemRead, BatchRead, CaseIn
@@ -34,11 +36,12 @@ from grid_mgmt.lib.auth import ALL_SEEING, CENTRE_ROLES, Principal
 from grid_mgmt.lib.errors import Conflict, DomainError, InvalidInput, NotFound
 from grid_mgmt.lib.jobs import JobBuffer, enqueue
 from grid_mgmt.lib.schemas import ErrorRead
-from grid_mgmt.lib.sql import driver_connection
+from grid_mgmt.lib.sql import Source, connected
 from grid_mgmt.regions import service as regions
 from grid_mgmt.settings import Settings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 ROUTE = "POST /api/v1/cases"
 """The operation an idempotency key of a report belongs to (single and batched reports share it)."""
@@ -105,15 +108,12 @@ class IntakeService:
         """File one report (201 with the case), or replay the stored response of its idempotency key."""
         key = rules.idempotency_key(header_key, data.client_id)
         ready = await self._prepare(principal, data, key)  # no connection is taken for a refused report
-        with JobBuffer.collect() as jobs:
-            async with self.engine.connect() as conn:
-                outcome = await self._file(await _autocommit(conn), principal, ready)
-            if not outcome.replayed:
-                await jobs.flush(self.arq)
-        return outcome
+        planned = await self._plan(self.engine, principal, ready)
+        return planned if isinstance(planned, Outcome) else await self._commit(principal, ready, planned)
 
     async def batch(self, principal: Principal, items: list[Any]) -> BatchRead:
-        """File queued reports one by one, each in its own transaction; one result per item."""
+        """File queued reports: each is checked and planned alone (one connection for the reads), then all are
+        written together; one result per item."""
         if len(items) > MAX_BATCH:
             raise InvalidInput(
                 f"a batch carries at most {MAX_BATCH} reports; this one has {len(items)}: send the rest in another",
@@ -121,11 +121,10 @@ class IntakeService:
             )
         if not items:
             raise InvalidInput("the batch has no items", extra={"field": "items"})
-        results: list[BatchItemRead] = []
         async with self.engine.connect() as conn:
-            await _autocommit(conn)
-            for index, raw in enumerate(items):
-                results.append(await self._batch_item(conn, principal, index, raw))
+            planned = [await _item(index, self._plan_item(conn, principal, index, raw)) for index, raw in
+                       enumerate(items)]  # fmt: skip
+        results = await asyncio.gather(*(self._commit_item(principal, index, p) for index, p in enumerate(planned)))
         return BatchRead(
             items=results,
             created=sum(1 for r in results if r.case is not None and not r.replayed),
@@ -133,31 +132,34 @@ class IntakeService:
             failed=sum(1 for r in results if r.error is not None),
         )
 
-    async def _batch_item(self, conn: AsyncConnection, principal: Principal, index: int, raw: Any) -> BatchItemRead:
-        with JobBuffer.collect() as jobs:
-            try:
-                if not isinstance(raw, dict):
-                    raise InvalidInput(f"item {index} is not an object", extra={"field": "items"})
-                data = msgspec.convert(raw, CaseIn, strict=False)
-                if not data.client_id:
-                    raise InvalidInput(
-                        "a queued report needs its client_id (the phone's id of the report) so that a resend "
-                        "files it only once",
-                        extra={"field": "client_id"},
-                    )
-                key = rules.idempotency_key(None, data.client_id)
-                outcome = await self._file(conn, principal, await self._prepare(principal, data, key))
-            except msgspec.ValidationError as exc:
-                return _item_error(index, 400, str(exc))
-            except DomainError as exc:
-                return _item_error(index, exc.status_code, exc.detail, exc.extra)
-            except GeoInputError as exc:
-                return _item_error(index, 422, exc.message, {"field": exc.field} if exc.field else None)
-            except Exception:
-                log.exception("batch item %d failed", index)
-                return _item_error(index, 500, "internal server error")
-            if not outcome.replayed:
-                await jobs.flush(self.arq)
+    async def _plan_item(
+        self, conn: AsyncConnection, principal: Principal, index: int, raw: Any
+    ) -> tuple[_Ready, Filing | Outcome]:
+        if not isinstance(raw, dict):
+            raise InvalidInput(f"item {index} is not an object", extra={"field": "items"})
+        data = msgspec.convert(raw, CaseIn, strict=False)
+        if not data.client_id:
+            raise InvalidInput(
+                "a queued report needs its client_id (the phone's id of the report) so that a resend files it only "
+                "once",
+                extra={"field": "client_id"},
+            )
+        ready = await self._prepare(principal, data, rules.idempotency_key(None, data.client_id))
+        return ready, await self._plan(conn, principal, ready)
+
+    async def _commit_item(
+        self, principal: Principal, index: int, planned: tuple[_Ready, Filing | Outcome] | BatchItemRead
+    ) -> BatchItemRead:
+        if isinstance(planned, BatchItemRead):  # refused when planned
+            return planned
+        ready, filing = planned
+
+        async def commit() -> Outcome:
+            return filing if isinstance(filing, Outcome) else await self._commit(principal, ready, filing)
+
+        outcome = await _item(index, commit())
+        if isinstance(outcome, BatchItemRead):
+            return outcome
         return BatchItemRead(
             index=index, status_code=outcome.status_code, case=msgspec.Raw(outcome.body), replayed=outcome.replayed
         )
@@ -183,33 +185,36 @@ class IntakeService:
         ready.where = await self._locate(data.lon, data.lat, ready.crs) if has_point else None
         return ready
 
-    async def _file(self, conn: AsyncConnection, principal: Principal, ready: _Ready) -> Outcome:
-        """File one prepared report on the autocommit connection `conn`; a replay answers the stored response."""
-        key = ready.key
+    async def _plan(self, source: Source, principal: Principal, ready: _Ready) -> Filing | Outcome:
+        """The case of a prepared report, planned in full with its answer (reads through `source` only what the
+        caches do not hold); a refused report whose key was used before answers the stored response."""
         try:
-            filing = await plan_case(conn, await self._new_case(conn, principal, ready), principal)
+            filing = await plan_case(source, await self._new_case(source, principal, ready), principal)
         except DomainError:
-            replay = await _answered(conn, principal, ready) if key is not None else None
+            replay = await _answered(source, principal, ready) if ready.key is not None else None
             if replay is None:  # a replay answers as the first time, even if the report would now be refused
                 raise
             return replay
-        body = msgspec.json.encode(filing.case)
-        values = filing.values
-        if key is not None:
-            values = {**values, "key_user": principal.user_id, "key": key, "request_hash": ready.request_hash,
-                      "body": body}  # fmt: skip
-        if not await cases_repo.insert_case(await driver_connection(conn), values):  # the key was used before
-            replay = await _answered(conn, principal, ready)
+        if ready.key is not None:
+            filing.values.update(key_user=principal.user_id, key=ready.key, request_hash=ready.request_hash,
+                                 body=msgspec.json.encode(filing.case).decode())  # fmt: skip
+        return filing
+
+    async def _commit(self, principal: Principal, ready: _Ready, filing: Filing) -> Outcome:
+        """Write a planned case with the concurrent reports of this process (one statement, one Redis call); a key
+        used before answers the stored response."""
+        body = filing.values["body"].encode() if ready.key is not None else msgspec.json.encode(filing.case)
+        if not await filer(self.engine).submit((filing, self.arq)):  # the key was used before
+            replay = await _answered(self.engine, principal, ready)
             if replay is None:  # the key's holder rolled back after we waited for it
                 raise Conflict("a concurrent request with the same key failed; retry")
             return replay
-        announce_filed(filing)
         return Outcome(201, body)
 
-    async def _new_case(self, conn: AsyncConnection, principal: Principal, ready: _Ready) -> NewCase:
+    async def _new_case(self, source: Source, principal: Principal, ready: _Ready) -> NewCase:
         """The report checked against the dictionary and the register: class, component, snapping, flags."""
         s, data, where, crs = self.settings, ready.data, ready.where, ready.crs
-        cls = await cases_repo.class_facts(conn, data.category_code) if data.category_code else None
+        cls = await cases_repo.class_facts(source, data.category_code) if data.category_code else None
         if data.category_code and cls is None:
             raise InvalidInput(
                 f"unknown class {data.category_code!r}: GET /api/v1/categories lists the classes",
@@ -219,7 +224,7 @@ class IntakeService:
         snap = cls is not None and cls.kind == "component" and where is not None and s.snap_radius_m > 0
         if data.component_code or snap:
             f = await repo.facts(
-                conn, category=data.category_code, component=data.component_code,
+                source, category=data.category_code, component=data.component_code,
                 lon=where.lon if where else None, lat=where.lat if where else None, snap_radius_m=s.snap_radius_m,
             )  # fmt: skip
             if data.component_code and f.comp_code is None:
@@ -227,7 +232,7 @@ class IntakeService:
                     f"no component {data.component_code!r} in the register", extra={"field": "component_code"}
                 )
             if cls is None and f.comp_category is not None:
-                cls = await cases_repo.class_facts(conn, f.comp_category)
+                cls = await cases_repo.class_facts(source, f.comp_category)
         assert cls is not None  # a category or a component was required by _prepare
         _check_class(cls, f)
         captured = rules.captured_at(data.captured_at, dt.datetime.now(dt.UTC), s.report_max_age_days)
@@ -235,7 +240,7 @@ class IntakeService:
         flags: list[str] = []
         if where is None:  # only a component: it is the location
             assert f is not None
-            where = await self._locate(f.comp_lon, f.comp_lat, "wgs84", conn)
+            where = await self._locate(f.comp_lon, f.comp_lat, "wgs84", source)
             crs = "wgs84"
         elif component is None and f is not None and f.snap_code is not None:
             component = f.snap_code
@@ -251,13 +256,11 @@ class IntakeService:
             component_code=component, captured_at=captured, flags=flags,
         )  # fmt: skip
 
-    async def _locate(
-        self, lon: float | None, lat: float | None, crs: str, conn: AsyncConnection | None = None
-    ) -> _Located:
+    async def _locate(self, lon: float | None, lat: float | None, crs: str, source: Source | None = None) -> _Located:
         """Grid, community, street and district of a point through the regions service (422 outside the city);
-        a caller holding `conn` passes it."""
+        a caller holding a connection passes it as `source`."""
         assert lon is not None and lat is not None
-        return _located.decode(await regions.locate_reported(conn or self.engine, self.locator, lon, lat, crs))
+        return _located.decode(await regions.locate_reported(source or self.engine, self.locator, lon, lat, crs))
 
     # --- photos -------------------------------------------------------------------------------------------
 
@@ -334,9 +337,19 @@ async def record_photo(
     return row
 
 
-async def _autocommit(conn: AsyncConnection) -> AsyncConnection:
-    """Each statement its own transaction: a report is one statement, so no BEGIN/COMMIT round trips."""
-    return await conn.execution_options(isolation_level="AUTOCOMMIT")
+async def _item(index: int, work: Awaitable[T]) -> T | BatchItemRead:
+    """The result of one item's step of a batch, or its error as the item's result."""
+    try:
+        return await work
+    except msgspec.ValidationError as exc:
+        return _item_error(index, 400, str(exc))
+    except DomainError as exc:
+        return _item_error(index, exc.status_code, exc.detail, exc.extra)
+    except GeoInputError as exc:
+        return _item_error(index, 422, exc.message, {"field": exc.field} if exc.field else None)
+    except Exception:
+        log.exception("batch item %d failed", index)
+        return _item_error(index, 500, "internal server error")
 
 
 def _item_error(index: int, status: int, detail: str, extra: dict[str, Any] | None = None) -> BatchItemRead:
@@ -345,10 +358,11 @@ def _item_error(index: int, status: int, detail: str, extra: dict[str, Any] | No
     )
 
 
-async def _answered(conn: AsyncConnection, principal: Principal, ready: _Ready) -> Outcome | None:
+async def _answered(source: Source, principal: Principal, ready: _Ready) -> Outcome | None:
     """The stored answer to the report's idempotency key (409 when it was for another body); None when unused."""
     assert ready.key is not None
-    stored = await repo.stored_response(conn, principal.user_id, ready.key)
+    async with connected(source) as conn:
+        stored = await repo.stored_response(conn, principal.user_id, ready.key)
     if stored is None:
         return None
     if stored.request_hash != ready.request_hash:

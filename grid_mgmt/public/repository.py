@@ -23,46 +23,35 @@ async def public_classes(conn: AsyncConnection) -> list[Any]:
     return list((await conn.execute(_CLASSES)).all())
 
 
-# The report and its contact in one statement; a tracking code that is taken already (one in 10^15) inserts nothing
-# and the caller draws another.
+# Citizens' reports and their contacts, many in one statement; a report whose tracking code is taken already (one in
+# 10^15) inserts nothing and the caller draws another code for it.
 _FILE = text("""
-WITH pr AS (
-    INSERT INTO public_report (case_id, tracking_code, token_sha256, channel, api_key_id, client_address, attributes)
-    VALUES (:case_id, :code, :token_sha256, :channel, :api_key_id, :client, CAST(:attributes AS jsonb))
+WITH r AS (
+    SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
+        case_id bigint, code text, token_sha256 text, channel text, api_key_id bigint, client text, attributes jsonb,
+        phone text, email text, name text, created_at timestamptz, retention_days int)
+), pr AS (
+    INSERT INTO public_report (case_id, tracking_code, token_sha256, channel, api_key_id, client_address, attributes,
+                               created_at)
+    SELECT case_id, code, token_sha256, channel, api_key_id, left(client, 64), attributes, created_at
+    FROM r ORDER BY case_id
     ON CONFLICT (tracking_code) DO NOTHING
-    RETURNING case_id, created_at
+    RETURNING case_id
 ), cc AS (
     INSERT INTO case_contact (case_id, phone, email, name, consent_at, purge_after)
-    SELECT case_id, :phone, :email, :name, created_at, created_at + make_interval(days => :retention_days)
-    FROM pr WHERE CAST(:phone AS varchar) IS NOT NULL OR CAST(:email AS varchar) IS NOT NULL
+    SELECT r.case_id, r.phone, r.email, r.name, r.created_at, r.created_at + make_interval(days => r.retention_days)
+    FROM pr JOIN r ON r.case_id = pr.case_id
+    WHERE r.phone IS NOT NULL OR r.email IS NOT NULL
 )
-SELECT created_at FROM pr
+SELECT case_id FROM pr
 """)
 
 
-async def file_report(
-    conn: AsyncConnection,
-    *,
-    case_id: int,
-    code: str,
-    token_sha256: str,
-    channel: str,
-    api_key_id: int | None,
-    client: str,
-    attributes: dict[str, str] | None,
-    phone: str | None,
-    email: str | None,
-    name: str | None,
-    retention_days: int,
-) -> dt.datetime | None:
-    """Insert the public report (and the contact, when given); None when the tracking code is taken."""
-    params = {
-        "case_id": case_id, "code": code, "token_sha256": token_sha256, "channel": channel, "api_key_id": api_key_id,
-        "client": client[:64], "attributes": msgspec.json.encode(attributes).decode() if attributes else None,
-        "phone": phone, "email": email, "name": name, "retention_days": retention_days,
-    }  # fmt: skip
-    created: dt.datetime | None = (await conn.execute(_FILE, params)).scalar()
-    return created
+async def file_reports(conn: AsyncConnection, rows: list[dict[str, Any]]) -> set[int]:
+    """Insert public reports (keys: case_id, code, token_sha256, channel, api_key_id, client, attributes, phone,
+    email, name, created_at, retention_days) with their contacts; the case ids written (a taken code is missing)."""
+    result = await conn.execute(_FILE, {"rows": msgspec.json.encode(rows).decode()})
+    return {int(r.case_id) for r in result}
 
 
 _REPORT = text("""

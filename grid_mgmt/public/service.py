@@ -2,7 +2,8 @@
 
 Filing is a hot path. Per report: the checks that need nothing, one Redis round trip for every rate limit, the class
 from the process's class dictionary (`cases.repository.class_facts`), the grid from the process's index, then one
-transaction of two statements (`open_case`; the public report with its contact) and one Redis call for the jobs.
+case planned in the process and written with the concurrent reports of the process (`cases.filing.filer`: one
+transaction for the batch's cases, public reports and contacts, one Redis call for their jobs).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -18,13 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from geo.crs import normalize_crs, to_wgs84
 from geo.validate import check_lonlat
 from grid_mgmt.cases import lifecycle as lc
+from grid_mgmt.cases.filing import Filing, NewCase, filer, plan_case
 from grid_mgmt.cases.repository import ClassFacts, class_facts
-from grid_mgmt.cases.service import CaseService, NewCase, open_case
+from grid_mgmt.cases.service import CaseService
 from grid_mgmt.intake import photos as photo_checks
 from grid_mgmt.intake.service import checked_photo, record_photo
 from grid_mgmt.lib.auth import Principal
 from grid_mgmt.lib.errors import InvalidInput, NotFound
-from grid_mgmt.lib.jobs import JobBuffer
 from grid_mgmt.lib.ratelimit import Limit, RateLimiter
 from grid_mgmt.public import repository as repo
 from grid_mgmt.public import rules
@@ -105,27 +107,18 @@ class PublicService:
             community_code=where.community.code, street_code=where.street.code if where.street else None,
             district_code=where.district.code if where.district else None, status=lc.Status.VERIFYING,
         )  # fmt: skip
-        with JobBuffer.collect() as jobs:
-            async with self.engine.begin() as conn:
-                case = await open_case(conn, new, None)
-                token, token_sha256 = rules.new_token()
-                for _ in range(CODE_ATTEMPTS):
-                    code = rules.new_tracking_code()
-                    created = await repo.file_report(
-                        conn, case_id=case.id, code=code, token_sha256=token_sha256, channel=channel,
-                        api_key_id=api_key_id, client=client, attributes=attributes,
-                        phone=contact.phone if contact else None, email=contact.email if contact else None,
-                        name=contact.name if contact else None, retention_days=s.contact_retention_days,
-                    )  # fmt: skip
-                    if created is not None:
-                        break
-                else:  # pragma: no cover - 32^10 codes
-                    raise RuntimeError("no free tracking code after several attempts")
-                await self.insert_photos(conn, case.id, case.lon, case.lat, checked)
-            await jobs.flush(self.arq)
+        filing = await plan_case(self.engine, new, None)
+        token, token_sha256 = rules.new_token()
+        report = _Report(
+            code=rules.new_tracking_code(), token_sha256=token_sha256, channel=channel, api_key_id=api_key_id,
+            client=client, attributes=attributes, contact=contact, photos=checked, settings=s,
+        )  # fmt: skip
+        filing.attached = report
+        await filer(self.engine, "public", _write_reports).submit((filing, self.arq))
+        case = filing.case
         return ReceiptRead(
-            tracking_code=code, token=token, status=case.status, case_id=case.id, case_no=case.case_no,
-            created_at=created,
+            tracking_code=report.code, token=token, status=case.status, case_id=case.id, case_no=case.case_no,
+            created_at=case.received_at,
         )  # fmt: skip
 
     async def public_class(self, code: str, field: str = "category_code") -> ClassFacts:
@@ -162,12 +155,7 @@ class PublicService:
         self, conn: AsyncConnection, case_id: int, lon: float, lat: float, photos: list[photo_checks.PhotoFacts]
     ) -> list[int]:
         """Attachment rows (kind report, no uploader: the citizen) and their media jobs; the ids, old or new."""
-        rows = [
-            await record_photo(conn, self.settings, case_id=case_id, case_lon=lon, case_lat=lat, kind="report",
-                               facts=f, uploader_id=None)
-            for f in photos
-        ]  # fmt: skip
-        return [int(row.id) for row in rows]
+        return await _insert_photos(conn, self.settings, case_id, lon, lat, photos)
 
     # --- reading --------------------------------------------------------------------------------------------------
 
@@ -215,3 +203,59 @@ class PublicService:
             )
         return ContactRead(phone=row.phone, email=row.email, name=row.name, consent_at=row.consent_at,
                            purge_after=row.purge_after)  # fmt: skip
+
+
+@dataclass(slots=True)
+class _Report:
+    """What a citizen's report writes beside its case (`Filing.attached`)."""
+
+    code: str
+    token_sha256: str
+    channel: str
+    api_key_id: int | None
+    client: str
+    attributes: dict[str, str] | None
+    contact: rules.Contact | None
+    photos: list[photo_checks.PhotoFacts]
+    settings: Settings
+
+
+async def _write_reports(conn: AsyncConnection, filings: list[Filing]) -> None:
+    """The public reports, contacts and photos of a batch of citizens' cases (in the cases' transaction); a
+    tracking code found taken is drawn again."""
+    pending = filings
+    for _ in range(CODE_ATTEMPTS):
+        rows = []
+        for f in pending:
+            r: _Report = f.attached
+            c = r.contact
+            rows.append({
+                "case_id": f.case.id, "code": r.code, "token_sha256": r.token_sha256, "channel": r.channel,
+                "api_key_id": r.api_key_id, "client": r.client, "attributes": r.attributes or None,
+                "phone": c.phone if c else None, "email": c.email if c else None, "name": c.name if c else None,
+                "created_at": f.case.received_at, "retention_days": r.settings.contact_retention_days,
+            })  # fmt: skip
+        written = await repo.file_reports(conn, rows)
+        pending = [f for f in pending if f.case.id not in written]
+        if not pending:
+            break
+        for f in pending:
+            f.attached.code = rules.new_tracking_code()
+    else:  # pragma: no cover - 32^10 codes
+        raise RuntimeError("no free tracking code after several attempts")
+    for f in filings:
+        r = f.attached
+        if r.photos:
+            await _insert_photos(conn, r.settings, f.case.id, f.case.lon, f.case.lat, r.photos)
+
+
+async def _insert_photos(
+    conn: AsyncConnection, settings: Settings, case_id: int, lon: float, lat: float,
+    photos: list[photo_checks.PhotoFacts],
+) -> list[int]:  # fmt: skip
+    rows = [
+        await record_photo(conn, settings, case_id=case_id, case_lon=lon, case_lat=lat, kind="report", facts=f,
+                           uploader_id=None)
+        for f in photos
+    ]  # fmt: skip
+    return [int(row.id) for row in rows]

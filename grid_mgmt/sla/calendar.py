@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from grid_mgmt.lib.errors import InvalidInput, NotFound
+from grid_mgmt.lib.sql import Source, connected
 from grid_mgmt.settings import Settings, parse_schedule
 from grid_mgmt.sla import repository
 from grid_mgmt.sla.schemas import CalendarDayPut, CalendarDayRead
@@ -45,29 +46,20 @@ def invalidate() -> None:
     _cache.clear()
 
 
-async def current_calendar(engine: AsyncEngine, settings: Settings) -> Calendar:
-    """The calendar, loaded at most every `settings.calendar_cache_s` seconds per process and database.
+async def current_calendar(source: Source, settings: Settings) -> Calendar:
+    """The calendar, loaded at most every `settings.calendar_cache_s` seconds per process and database; a miss
+    loads through `source` (a caller inside a transaction passes its connection).
 
     A load that overlaps an `invalidate()` is returned but not cached, so an edit is never hidden by a stale read.
     """
+    engine = source if isinstance(source, AsyncEngine) else source.engine
     hit = _hit(engine, settings)
     if hit is not None:
         return hit
     generation = _generation
-    async with engine.connect() as conn:
+    async with connected(source) as conn:
         calendar = await load_calendar(conn, settings)
     _store(engine, settings, generation, calendar)
-    return calendar
-
-
-async def calendar_on(conn: AsyncConnection, settings: Settings) -> Calendar:
-    """`current_calendar` for a caller inside a transaction: a miss loads through `conn`."""
-    hit = _hit(conn.engine, settings)
-    if hit is not None:
-        return hit
-    generation = _generation
-    calendar = await load_calendar(conn, settings)
-    _store(conn.engine, settings, generation, calendar)
     return calendar
 
 

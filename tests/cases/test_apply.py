@@ -14,7 +14,8 @@ from grid_mgmt.cases.schemas import (
     PhotoReasonPayload,
     ReasonPayload,
 )
-from grid_mgmt.cases.service import CaseService, NewCase, open_case
+from grid_mgmt.cases.filing import NewCase, open_case
+from grid_mgmt.cases.service import CaseService
 from grid_mgmt.lib.errors import Conflict, DomainError, InvalidInput, NotFound
 from grid_mgmt.lib.jobs import JobBuffer
 from grid_mgmt.settings import get_settings

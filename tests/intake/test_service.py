@@ -11,6 +11,7 @@ import msgspec
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from grid_mgmt.cases import filing
 from grid_mgmt.intake import service as intake
 from grid_mgmt.intake.schemas import CaseIn
 from grid_mgmt.settings import Settings
@@ -29,24 +30,31 @@ async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
 async def test_simultaneous_duplicates_file_one_case(
     engine: AsyncEngine, settings: Settings, pg: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch, arq_pool: Any
 ) -> None:
-    lost: list[int] = []
-    # Hold every duplicate before its insert until all five are there: none has been stored yet, so all five try
-    # to file and the race on the idempotency key is exercised every time (not by luck).
-    barrier = asyncio.Barrier(5)
-    insert = intake.cases_repo.insert_case
+    """Five copies of one report at once in two processes (two engines: each has its own group commit). The first
+    statement of each process is held until both are there, so the race on the idempotency key between processes is
+    exercised every time; copies in one batch are held back by the writer."""
+    other = create_async_engine(settings.database_url, pool_size=2)
+    barrier = asyncio.Barrier(2)
+    calls: list[tuple[int, int]] = []  # (rows sent, rows written) per statement
+    insert = filing.repo.insert_cases
 
-    async def wait_then_insert(*args: Any, **kwargs: Any) -> bool:
-        await barrier.wait()
-        filed = await insert(*args, **kwargs)
-        lost.extend([] if filed else [1])
-        return filed
+    async def held_insert(raw: Any, rows: list[dict[str, Any]]) -> set[int]:
+        if len(calls) + barrier.n_waiting < 2:  # the first statement of each process
+            await barrier.wait()
+        written = await insert(raw, rows)
+        calls.append((len(rows), len(written)))
+        return written
 
-    monkeypatch.setattr(intake.cases_repo, "insert_case", wait_then_insert)
-    principal = await principal_of(pg, "worker1")
-    _, lon, lat = await place_of(pg, "worker1", 5)
-    data = msgspec.convert(report(lon, lat), CaseIn, strict=False)
-    svc = intake.IntakeService(engine, settings, None, arq_pool)
-    outcomes = await asyncio.gather(*(svc.report(principal, data) for _ in range(5)))
+    monkeypatch.setattr(filing.repo, "insert_cases", held_insert)
+    try:
+        principal = await principal_of(pg, "worker1")
+        _, lon, lat = await place_of(pg, "worker1", 5)
+        data = msgspec.convert(report(lon, lat), CaseIn, strict=False)
+        one = intake.IntakeService(engine, settings, None, arq_pool)
+        two = intake.IntakeService(other, settings, None, arq_pool)
+        outcomes = await asyncio.gather(*(svc.report(principal, data) for svc in (one, two, one, two, one)))
+    finally:
+        await other.dispose()
     assert len({o.body for o in outcomes}) == 1
     assert {o.status_code for o in outcomes} == {201}
     assert sum(not o.replayed for o in outcomes) == 1
@@ -59,7 +67,8 @@ async def test_simultaneous_duplicates_file_one_case(
         ("cases.route", {"case_id": case_id}),
         ("sla.check", {"case_id": case_id, "deadline_round": 1}),
     ]
-    assert len(lost) == 4, "the race was not exercised: every duplicate saw the stored response before filing"
+    assert sorted(calls[:2]) == [(1, 0), (1, 1)], f"the race between processes was not exercised: {calls}"
+    assert sum(written for _, written in calls) == 1
 
 
 async def test_a_refused_report_enqueues_nothing(

@@ -14,7 +14,6 @@ from grid_mgmt.intake.rules import REPORTING_ROLES
 from grid_mgmt.intake.schemas import MAX_BATCH, AttachmentRead, BatchIn, BatchRead, CaseIn, PhotoUpload
 from grid_mgmt.intake.service import IntakeService
 from grid_mgmt.lib.auth import authenticated, current, requires
-from grid_mgmt.lib.deps import DB, AppSettings
 from grid_mgmt.lib.files import stored_file
 from grid_mgmt.lib.openapi import responses
 from grid_mgmt.lib.schemas import ErrorRead
@@ -46,9 +45,11 @@ acceptors and dispatchers (`hotline`, `video`, `inspection`).
   (header `Idempotency-Replayed: true`)."""
 
 
-def _service(request: Request[Any, Any, Any], db: DB, settings: AppSettings) -> IntakeService:
+def _service(request: Request[Any, Any, Any]) -> IntakeService:
+    """The service over the app's engine, settings, grid index and job queue — taken from the app's state, not as
+    dependencies: two dependencies at one level cost a task group (two tasks) per request on the hot path."""
     state = request.app.state
-    return IntakeService(db, settings, state.get("locator"), state.get("arq"))
+    return IntakeService(state.engine, state.settings, state.get("locator"), state.get("arq"))
 
 
 class IntakeController(Controller):
@@ -69,12 +70,10 @@ class IntakeController(Controller):
     async def report(
         self,
         request: Request[Any, Any, Any],
-        db: DB,
-        settings: AppSettings,
         data: JSONBody[CaseIn],
         idempotency_key: Annotated[str | None, IDEMPOTENCY_KEY] = None,
     ) -> Response[CaseRead]:
-        outcome = await _service(request, db, settings).report(current(request), data, idempotency_key)
+        outcome = await _service(request).report(current(request), data, idempotency_key)
         headers = {"Idempotency-Replayed": "true"} if outcome.replayed else None
         return Response(
             content=outcome.body,  # type: ignore[arg-type]  # pre-encoded CaseRead (stored for replays)
@@ -95,9 +94,9 @@ class IntakeController(Controller):
         responses=responses(400, 401, 403, 422),
     )
     async def batch(
-        self, request: Request[Any, Any, Any], db: DB, settings: AppSettings, data: JSONBody[BatchIn]
+        self, request: Request[Any, Any, Any], data: JSONBody[BatchIn]
     ) -> BatchRead:
-        return await _service(request, db, settings).batch(current(request), data.items)
+        return await _service(request).batch(current(request), data.items)
 
     @post(
         "/{case_id:int}/attachments",
@@ -121,14 +120,12 @@ class IntakeController(Controller):
     async def attach(
         self,
         request: Request[Any, Any, Any],
-        db: DB,
-        settings: AppSettings,
         case_id: Annotated[int, CASE_ID],
         data: MultipartBody[PhotoUpload],
     ) -> AttachmentRead:
         content = await data.file.read()
         await data.file.close()
-        return await _service(request, db, settings).attach(current(request), case_id, data.kind, content)
+        return await _service(request).attach(current(request), case_id, data.kind, content)
 
 
 class AttachmentController(Controller):
@@ -142,11 +139,9 @@ class AttachmentController(Controller):
     async def get_attachment(
         self,
         request: Request[Any, Any, Any],
-        db: DB,
-        settings: AppSettings,
         attachment_id: Annotated[int, ATTACHMENT_ID],
     ) -> AttachmentRead:
-        return await _service(request, db, settings).attachment(current(request), attachment_id)
+        return await _service(request).attachment(current(request), attachment_id)
 
     @get(
         "/{attachment_id:int}/content",
@@ -157,9 +152,7 @@ class AttachmentController(Controller):
     async def get_content(
         self,
         request: Request[Any, Any, Any],
-        db: DB,
-        settings: AppSettings,
         attachment_id: Annotated[int, ATTACHMENT_ID],
     ) -> File:
-        path, content_type, sha256 = await _service(request, db, settings).content(current(request), attachment_id)
+        path, content_type, sha256 = await _service(request).content(current(request), attachment_id)
         return stored_file(path, content_type, path.rsplit("/", 1)[-1], sha256)

@@ -17,7 +17,7 @@ from litestar.params import HeaderParameter, JSONBody, MultipartBody, Parameter,
 from litestar.response import File
 
 from grid_mgmt.lib.auth import current, requires
-from grid_mgmt.lib.deps import DB, AppSettings
+from grid_mgmt.lib.deps import AppSettings
 from grid_mgmt.lib.errors import DomainError
 from grid_mgmt.lib.files import stored_file
 from grid_mgmt.lib.openapi import responses
@@ -101,10 +101,11 @@ class PhotoForm:
     file: list[UploadFile]
 
 
-async def provide_public(request: Request[Any, Any, Any], db: DB, settings: AppSettings) -> FollowUpService:
-    """The service of the citizens' side, with the app's Redis (rate limits), arq and grid index."""
+async def provide_public(request: Request[Any, Any, Any]) -> FollowUpService:
+    """The service of the citizens' side over the app's engine and settings, with its Redis (rate limits), arq
+    and grid index (from the app's state: dependencies side by side cost a task group per request)."""
     state = request.app.state
-    return FollowUpService(db, settings, state.get("redis"), state.get("arq"), state.get("locator"))
+    return FollowUpService(state.engine, state.settings, state.get("redis"), state.get("arq"), state.get("locator"))
 
 
 async def provide_token(
@@ -205,11 +206,10 @@ class PublicReportController(Controller):
         operation_class=ReportOperation,
         responses={**responses(400, 422, 429, descriptions={429: THROTTLED}), 413: TOO_LARGE, 415: UNSUPPORTED},
     )
-    async def report(
-        self, request: Request[Any, Any, Any], settings: AppSettings, public: Public, client: Client
-    ) -> PublicReceiptRead:
+    async def report(self, request: Request[Any, Any, Any], public: Public) -> PublicReceiptRead:
+        settings = public.settings
         data, photos = await read_report(request, settings)
-        receipt = await public.submit(data, client=client, photos=photos)
+        receipt = await public.submit(data, client=client_of(request, settings), photos=photos)
         return PublicReceiptRead(tracking_code=receipt.tracking_code, token=receipt.token, status=receipt.status)
 
     @get(

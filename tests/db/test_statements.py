@@ -6,9 +6,11 @@ import asyncio
 
 import asyncpg
 import pytest
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from grid_mgmt.cases.repository import IdBlocks
 from grid_mgmt.lib.sql import statement, text
+from grid_mgmt.settings import Settings
 
 
 def test_named_parameters_become_numbered_in_first_use_order() -> None:
@@ -25,9 +27,13 @@ def test_text_is_built_once_per_distinct_statement() -> None:
     assert text("SELECT 1 WHERE :x") is not text("SELECT 2 WHERE :x")
 
 
-async def test_id_blocks_hand_out_each_sequence_value_once(pg: asyncpg.Connection) -> None:
+async def test_id_blocks_hand_out_each_sequence_value_once(pg: asyncpg.Connection, settings: Settings) -> None:
     blocks = IdBlocks(size=4)
-    taken = await asyncio.gather(*(blocks.take(pg) for _ in range(10)))
+    engine = create_async_engine(settings.database_url, pool_size=2)
+    try:
+        taken = await asyncio.gather(*(blocks.take(engine) for _ in range(10)))
+    finally:
+        await engine.dispose()
     ids = [case_id for case_id, _ in taken]
     serials = [serial for _, serial in taken]
     assert len(set(ids)) == 10 and len(set(serials)) == 10

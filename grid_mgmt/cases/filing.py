@@ -15,7 +15,6 @@ from typing import Any
 from weakref import WeakKeyDictionary
 from zoneinfo import ZoneInfo
 
-import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from grid_mgmt.cases import lifecycle as lc
@@ -104,8 +103,10 @@ async def plan_case(source: Source, new: NewCase, principal: Principal | None) -
         "rework_count": 0, "checker_id": None,
         "flags": list(new.flags), "updated_at": now,
     }  # fmt: skip
-    case = msgspec.convert(row, CaseRead)
-    case.next_actions = lc.actions_for(case.status, principal.roles) if principal else lc.actions_from(case.status)
+    status = row["status"]
+    case = CaseRead(
+        **row, next_actions=lc.actions_for(status, principal.roles) if principal else lc.actions_from(status)
+    )
     payload = {"source": new.source, "flags": list(new.flags),
                "next_deadline": deadline.isoformat() if deadline is not None else None}  # fmt: skip
     row.update(actor_role=_first_role(principal), payload=payload)
@@ -185,7 +186,10 @@ async def _write(engine: AsyncEngine, extra: Extra | None, items: list[tuple[Fil
     return written
 
 
+_ROLES = tuple(lc.Role)
+
+
 def _first_role(principal: Principal | None) -> str | None:
     if principal is None:
         return "citizen"
-    return next((r for r in lc.Role if r in principal.roles), None)
+    return next((r for r in _ROLES if r in principal.roles), None)

@@ -93,9 +93,7 @@ class IntakeController(Controller):
         status_code=200,
         responses=responses(400, 401, 403, 422),
     )
-    async def batch(
-        self, request: Request[Any, Any, Any], data: JSONBody[BatchIn]
-    ) -> BatchRead:
+    async def batch(self, request: Request[Any, Any, Any], data: JSONBody[BatchIn]) -> BatchRead:
         return await _service(request).batch(current(request), data.items)
 
     @post(

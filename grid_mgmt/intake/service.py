@@ -38,6 +38,7 @@ from grid_mgmt.lib.jobs import JobBuffer, enqueue
 from grid_mgmt.lib.schemas import ErrorRead
 from grid_mgmt.lib.sql import Source, connected
 from grid_mgmt.regions import service as regions
+from grid_mgmt.regions.schemas import Place
 from grid_mgmt.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,24 +50,6 @@ ROUTE = "POST /api/v1/cases"
 #: who may attach which kind of photo (besides centre roles, supervisors and admins, who may attach any)
 WORKER_KINDS = frozenset({"report", "verify", "check"})
 UNIT_KINDS = frozenset({"handling"})
-
-
-class _Code(msgspec.Struct):
-    code: str
-
-
-class _Located(msgspec.Struct):
-    """The parts of the regions service's LocateRead that a case needs (lon/lat are WGS84)."""
-
-    lon: float
-    lat: float
-    grid: _Code
-    community: _Code
-    street: _Code | None = None
-    district: _Code | None = None
-
-
-_located = msgspec.json.Decoder(_Located)
 
 
 @dataclass(slots=True)
@@ -90,7 +73,7 @@ class _Ready:
     accuracy: float | None
     crs: str
     request_hash: str = ""
-    where: _Located | None = None
+    where: Place | None = None
 
 
 class IntakeService:
@@ -245,22 +228,21 @@ class IntakeService:
         elif component is None and f is not None and f.snap_code is not None:
             component = f.snap_code
             flags.append("snapped")
-        if ready.source == "worker" and where.grid.code not in principal.duty_grid_codes:
+        if ready.source == "worker" and where.grid_code not in principal.duty_grid_codes:
             flags.append("outside_duty_grid")
         return NewCase(
             source=ready.source, category_code=cls.code, urgency=data.urgency, description=ready.description,
             lon=where.lon, lat=where.lat, input_crs=crs, accuracy_m=ready.accuracy, address=ready.address,
-            grid_code=where.grid.code, community_code=where.community.code,
-            street_code=where.street.code if where.street else None,
-            district_code=where.district.code if where.district else None,
+            grid_code=where.grid_code, community_code=where.community_code, street_code=where.street_code,
+            district_code=where.district_code,
             component_code=component, captured_at=captured, flags=flags,
         )  # fmt: skip
 
-    async def _locate(self, lon: float | None, lat: float | None, crs: str, source: Source | None = None) -> _Located:
+    async def _locate(self, lon: float | None, lat: float | None, crs: str, source: Source | None = None) -> Place:
         """Grid, community, street and district of a point through the regions service (422 outside the city);
         a caller holding a connection passes it as `source`."""
         assert lon is not None and lat is not None
-        return _located.decode(await regions.locate_reported(source or self.engine, self.locator, lon, lat, crs))
+        return await regions.place_reported(source or self.engine, self.locator, lon, lat, crs)
 
     # --- photos -------------------------------------------------------------------------------------------
 

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from geo.crs import normalize_crs, to_wgs84
@@ -39,7 +38,7 @@ from grid_mgmt.public.schemas import (
     ReceiptRead,
 )
 from grid_mgmt.regions import service as regions
-from grid_mgmt.regions.schemas import LocateRead
+from grid_mgmt.regions.schemas import Place
 from grid_mgmt.settings import Settings
 
 NEARBY_LIMIT = 20
@@ -47,8 +46,6 @@ MAX_NEARBY_RADIUS_M = 500.0
 NOT_OPEN = sorted(str(s) for s in {*lc.TERMINAL, lc.Status.MERGED})
 """Statuses a report nearby is no longer open in."""
 CODE_ATTEMPTS = 5
-
-_locate_read = msgspec.json.Decoder(LocateRead)
 
 
 class PublicService:
@@ -103,9 +100,9 @@ class PublicService:
         checked = await self.store_photos(photos)
         new = NewCase(
             source="citizen", category_code=category.code, urgency="normal", description=description,
-            lon=where.lon, lat=where.lat, input_crs=crs, address=address, grid_code=where.grid.code,
-            community_code=where.community.code, street_code=where.street.code if where.street else None,
-            district_code=where.district.code if where.district else None, status=lc.Status.VERIFYING,
+            lon=where.lon, lat=where.lat, input_crs=crs, address=address, grid_code=where.grid_code,
+            community_code=where.community_code, street_code=where.street_code, district_code=where.district_code,
+            status=lc.Status.VERIFYING,
         )  # fmt: skip
         filing = await plan_case(self.engine, new, None)
         token, token_sha256 = rules.new_token()
@@ -132,9 +129,9 @@ class PublicService:
             )
         return found
 
-    async def locate(self, lon: float, lat: float, crs: str) -> LocateRead:
+    async def locate(self, lon: float, lat: float, crs: str) -> Place:
         """Grid, community, street and district of a point (422 for bad or swapped coordinates, or outside)."""
-        return _locate_read.decode(await regions.locate_reported(self.engine, self.locator, lon, lat, crs))
+        return await regions.place_reported(self.engine, self.locator, lon, lat, crs)
 
     # --- photos ---------------------------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ import shapely
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from grid_mgmt.regions import repository as repo
+from grid_mgmt.regions.schemas import Place
 
 log = logging.getLogger(__name__)
 CHANNEL = "grid_mgmt_changes"
@@ -37,6 +38,7 @@ class _Index:
         geoms = shapely.from_wkb(np.array([bytes(r.wkb) for r in rows], dtype=object)) if rows else np.array([])
         self.tree = shapely.STRtree(geoms)
         self.geoms = geoms
+        self.places = [(r.code, r.c_code, r.s_code, r.d_code) for r in rows]
 
     def find(self, lon: float, lat: float) -> int | None:
         hits = self.tree.query(shapely.Point(lon, lat), predicate="intersects")
@@ -45,6 +47,9 @@ class _Index:
         if len(hits) == 1:
             return int(hits[0])
         return int(min(hits, key=lambda i: self.codes[i]))  # shared edge/vertex: smallest code wins
+
+    def place(self, i: int, lon: float, lat: float) -> Place:
+        return Place(lon, lat, *self.places[i])
 
     def answer(self, i: int, lon: float, lat: float) -> bytes:
         row = self.rows[i]
@@ -98,6 +103,14 @@ class GridLocator:
             return None
         i = index.find(lon, lat)
         return False if i is None else index.answer(i, lon, lat)
+
+    def place(self, lon: float, lat: float) -> Place | bool | None:
+        """`lookup` for a report: the grid's codes only."""
+        index = self._index
+        if index is None or self._stale:
+            return None
+        i = index.find(lon, lat)
+        return False if i is None else index.place(i, lon, lat)
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, table: str) -> None:
         if table in repo.TRACKED_LAYERS:  # units, classes … change nothing locate answers

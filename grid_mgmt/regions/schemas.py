@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
+import msgspec
+
 from grid_mgmt.lib.schemas import Schema
 
 
@@ -68,3 +70,22 @@ class LocateRead(Schema):
     street: NamedCode | None
     district: NamedCode | None
     duty_grid: DutyGridRead | None
+
+
+class Place(msgspec.Struct, frozen=True):
+    """Where a reported point falls, as a case records it: the point (WGS84) and the codes of its unit grid,
+    community, street and district (no names, no duty workers: what `locate` adds for people)."""
+
+    lon: float
+    lat: float
+    grid_code: str
+    community_code: str
+    street_code: str | None
+    district_code: str | None
+
+    @classmethod
+    def of(cls, read: LocateRead) -> Place:
+        return cls(
+            read.lon, read.lat, read.grid.code, read.community.code, read.street.code if read.street else None,
+            read.district.code if read.district else None,
+        )  # fmt: skip

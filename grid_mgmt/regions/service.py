@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import msgspec
 
@@ -13,6 +15,7 @@ from grid_mgmt.lib.errors import InvalidInput, NotFound
 from grid_mgmt.lib.sql import Source, connected
 from grid_mgmt.regions import repository as repo
 from grid_mgmt.regions.locator import GridLocator
+from grid_mgmt.regions.schemas import Place
 
 
 async def _find(engine: Source, locator: GridLocator | None, lon: float, lat: float) -> bytes | None:
@@ -24,33 +27,50 @@ async def _find(engine: Source, locator: GridLocator | None, lon: float, lat: fl
     return hit if isinstance(hit, bytes) else None
 
 
+async def _find_place(engine: Source, locator: GridLocator | None, lon: float, lat: float) -> Place | None:
+    hit = locator.place(lon, lat) if locator is not None else None
+    if hit is None:
+        async with connected(engine) as conn:
+            read = await repo.locate_in_db(conn, lon, lat)
+        return Place.of(read) if read is not None else None
+    return hit if isinstance(hit, Place) else None
+
+
+T = TypeVar("T")
+Finder = Callable[[Source, GridLocator | None, float, float], Awaitable[T | None]]
+
+
 async def locate(engine: Source, locator: GridLocator | None, lon: float, lat: float, crs: str = "wgs84") -> bytes:
     """The encoded LocateRead for a point given in `crs`; 422 for bad or swapped coordinates, 404 outside.
 
     The hot path touches no database connection while the in-process index is fresh.
     """
+    return await _checked(_find, engine, locator, lon, lat, crs)
+
+
+async def place_reported(
+    engine: Source, locator: GridLocator | None, lon: float, lat: float, crs: str = "wgs84"
+) -> Place:
+    """Where a reported place (a worker's or a citizen's report) falls, as the case records it; a point outside
+    the city is bad input (422 naming `lon`), not a missing resource."""
+    try:
+        return await _checked(_find_place, engine, locator, lon, lat, crs)
+    except NotFound as exc:
+        raise InvalidInput(exc.detail, extra={"field": "lon"}) from None
+
+
+async def _checked(find: Finder[T], engine: Source, locator: GridLocator | None, lon: float, lat: float, crs: str) -> T:
     try:
         check_lonlat(lon, lat)
     except GeoInputError:
         await _refuse_if_swapped(engine, locator, lon, lat, crs)
         raise
     wlon, wlat = to_wgs84(lon, lat, crs)
-    found = await _find(engine, locator, wlon, wlat)
+    found = await find(engine, locator, wlon, wlat)
     if found is not None:
         return found
     await _refuse_if_swapped(engine, locator, lon, lat, crs)
     raise NotFound(f"no unit grid covers lon={lon}, lat={lat} ({crs}); the point is outside the managed area")
-
-
-async def locate_reported(
-    engine: Source, locator: GridLocator | None, lon: float, lat: float, crs: str = "wgs84"
-) -> bytes:
-    """`locate` for a place someone reports (a worker's or a citizen's report): a point outside the city is bad
-    input (422 naming `lon`), not a missing resource."""
-    try:
-        return await locate(engine, locator, lon, lat, crs)
-    except NotFound as exc:
-        raise InvalidInput(exc.detail, extra={"field": "lon"}) from None
 
 
 async def _refuse_if_swapped(engine: Source, locator: GridLocator | None, lon: float, lat: float, crs: str) -> None:

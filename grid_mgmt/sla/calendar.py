@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from grid_mgmt.lib.errors import InvalidInput, NotFound
@@ -34,7 +35,7 @@ class _Cached:
     calendar: Calendar
 
 
-_cache: dict[tuple[str, str, str], _Cached] = {}
+_cache: dict[tuple[URL, str, str], _Cached] = {}
 _generation = 0
 
 
@@ -63,8 +64,8 @@ async def current_calendar(source: Source, settings: Settings) -> Calendar:
     return calendar
 
 
-def _key(engine: AsyncEngine, settings: Settings) -> tuple[str, str, str]:
-    return (engine.url.render_as_string(hide_password=True), settings.work_timezone, settings.work_schedule)
+def _key(engine: AsyncEngine, settings: Settings) -> tuple[URL, str, str]:
+    return (engine.url, settings.work_timezone, settings.work_schedule)
 
 
 def _hit(engine: AsyncEngine, settings: Settings) -> Calendar | None:

@@ -7,7 +7,8 @@ and a dict lookup in the per-process principal cache (see `principals.py`); no d
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from litestar.enums import ScopeType
 from litestar.exceptions import NotAuthorizedException
@@ -24,17 +25,31 @@ PUBLIC_PREFIXES = ("/health", "/docs", "/api/v1/auth/login", "/api/v1/auth/refre
 STATE_KEY = "authenticator"
 
 
+VERIFIED_MAX = 10_000
+"""How many verified access tokens a process remembers (a phone sends its token with every request; the HMAC and
+the decode are done once per token, not per request)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Authenticator:
     """The token codec and principal cache of one app (kept in `app.state.authenticator`)."""
 
     codec: TokenCodec
     cache: PrincipalCache
+    verified: dict[str, AccessClaims] = field(default_factory=dict)
+    """Tokens whose signature was checked → their claims (expiry is checked on every use)."""
 
     async def principal(self, token: str) -> tuple[Principal, AccessClaims]:
         """The caller behind an access token; NotAuthorizedException (401) saying why not."""
+        claims = self.verified.get(token)
         try:
-            claims = self.codec.verify(token)
+            if claims is None:
+                claims = self.codec.verify(token)
+                if len(self.verified) >= VERIFIED_MAX:
+                    self.verified.clear()
+                self.verified[token] = claims
+            elif claims.exp <= time.time():
+                raise TokenError("the access token has expired: refresh it")
         except TokenError as exc:
             raise NotAuthorizedException(str(exc)) from None
         facts = await self.cache.get(claims.user_id)

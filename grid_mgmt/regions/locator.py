@@ -27,26 +27,68 @@ log = logging.getLogger(__name__)
 CHANNEL = "grid_mgmt_changes"
 
 
+MAX_CELLS = 4_000_000
+"""The lattice of the index has at most this many cells (4 bytes each); a sparse city gets coarser cells."""
+
+
 class _Index:
-    """An immutable snapshot: tree over grid polygons, codes, and the answer parts per grid."""
+    """An immutable snapshot: the grid polygons (prepared), a lattice over them, codes and answer parts per grid.
+
+    The lattice is a regular raster of cells about half a grid wide over the city's extent; each cell lists the
+    grids whose bounding box touches it (CSR arrays: `starts`, `members`). A point is tested only against the grids
+    of its cell, with GEOS's prepared point-in-polygon (boundary included): ~6 µs, where an STRtree query with a
+    predicate costs ~20 µs of numpy plumbing for one point.
+    """
 
     def __init__(self, rows: list[Any], workers: dict[str, list[Any]], version: int):
         self.version = version
-        self.codes = np.array([r.code for r in rows], dtype=object)
+        self.codes = [r.code for r in rows]
         self.rows = rows
         self.workers = workers
         geoms = shapely.from_wkb(np.array([bytes(r.wkb) for r in rows], dtype=object)) if rows else np.array([])
-        self.tree = shapely.STRtree(geoms)
+        shapely.prepare(geoms)
         self.geoms = geoms
         self.places = [(r.code, r.c_code, r.s_code, r.d_code) for r in rows]
+        self._lattice(shapely.bounds(geoms) if rows else np.zeros((0, 4)))
+
+    def _lattice(self, bounds: np.ndarray) -> None:
+        n = len(bounds)
+        if n == 0:
+            self.ox = self.oy = 0.0
+            self.cell, self.nx, self.ny = 1.0, 0, 0
+            self.starts, self.members = np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64)
+            return
+        sizes = np.concatenate([bounds[:, 2] - bounds[:, 0], bounds[:, 3] - bounds[:, 1]])
+        cell = max(float(np.median(sizes)) / 2, 1e-9)
+        self.ox, self.oy = float(bounds[:, 0].min()), float(bounds[:, 1].min())
+        span_x, span_y = float(bounds[:, 2].max()) - self.ox, float(bounds[:, 3].max()) - self.oy
+        while (int(span_x / cell) + 1) * (int(span_y / cell) + 1) > MAX_CELLS:
+            cell *= 2
+        self.cell, self.nx, self.ny = cell, int(span_x / cell) + 1, int(span_y / cell) + 1
+        x0 = ((bounds[:, 0] - self.ox) / cell).astype(np.int64)
+        y0 = ((bounds[:, 1] - self.oy) / cell).astype(np.int64)
+        w = ((bounds[:, 2] - self.ox) / cell).astype(np.int64) - x0 + 1
+        h = ((bounds[:, 3] - self.oy) / cell).astype(np.int64) - y0 + 1
+        count = w * h
+        grid = np.repeat(np.arange(n), count)
+        local = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+        cells = (y0[grid] + local // w[grid]) * self.nx + x0[grid] + local % w[grid]
+        order = np.argsort(cells, kind="stable")
+        self.members = grid[order]
+        self.starts = np.searchsorted(cells[order], np.arange(self.nx * self.ny + 1))
 
     def find(self, lon: float, lat: float) -> int | None:
-        hits = self.tree.query(shapely.Point(lon, lat), predicate="intersects")
+        cx, cy = int((lon - self.ox) / self.cell), int((lat - self.oy) / self.cell)
+        if not (0 <= cx < self.nx and 0 <= cy < self.ny) or lon < self.ox or lat < self.oy:
+            return None
+        c = cy * self.nx + cx
+        near = self.members[self.starts[c] : self.starts[c + 1]]
+        hits = near[shapely.intersects_xy(self.geoms[near], lon, lat)]
         if len(hits) == 0:
             return None
         if len(hits) == 1:
             return int(hits[0])
-        return int(min(hits, key=lambda i: self.codes[i]))  # shared edge/vertex: smallest code wins
+        return int(min(hits.tolist(), key=self.codes.__getitem__))  # shared edge/vertex: smallest code wins
 
     def place(self, i: int, lon: float, lat: float) -> Place:
         return Place(lon, lat, *self.places[i])

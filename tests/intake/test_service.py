@@ -36,11 +36,14 @@ async def test_simultaneous_duplicates_file_one_case(
     other = create_async_engine(settings.database_url, pool_size=2)
     barrier = asyncio.Barrier(2)
     calls: list[tuple[int, int]] = []  # (rows sent, rows written) per statement
+    entered = [0]
     insert = filing.repo.insert_cases
 
     async def held_insert(raw: Any, rows: list[dict[str, Any]]) -> set[int]:
-        if len(calls) + barrier.n_waiting < 2:  # the first statement of each process
-            await barrier.wait()
+        entered[0] += 1
+        if entered[0] <= 2:  # the first statement of each process (a process writes one batch at a time)
+            async with asyncio.timeout(20):
+                await barrier.wait()
         written = await insert(raw, rows)
         calls.append((len(rows), len(written)))
         return written

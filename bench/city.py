@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import urllib.parse
 import importlib
 import json
 import os
@@ -85,9 +86,8 @@ def wait_for_module(name: str, attr: str, timeout: float = WAIT_FOR_CODE_S) -> A
 
 
 async def _admin_connect(db: BenchDB) -> asyncpg.Connection:
-    base, _, rest = db.dsn.rpartition("/")
-    _, sep, query = rest.partition("?")
-    return await asyncpg.connect(f"{base}/postgres{sep}{query}")
+    """The server's `postgres` database (the DSN's path replaced; its query, e.g. a socket `host=`, kept)."""
+    return await asyncpg.connect(urllib.parse.urlsplit(db.dsn)._replace(path="/postgres").geturl())
 
 
 async def _create_if_missing(db: BenchDB) -> bool:

@@ -29,8 +29,7 @@ from grid_mgmt.cases import search_repository as repo
 from grid_mgmt.cases.lifecycle import Status
 from grid_mgmt.cases.schemas import CaseRead
 from grid_mgmt.db.models.case import URGENCIES
-from grid_mgmt.lib.auth import Principal, authenticated, current
-from grid_mgmt.lib.deps import AppSettings, ReadDB
+from grid_mgmt.lib.auth import Principal, current, holding
 from grid_mgmt.lib.errors import DomainError, InvalidInput
 from grid_mgmt.lib.openapi import BBOX, CURSOR, responses
 from grid_mgmt.lib.pagination import check_limit, decode_cursor, encode_cursor
@@ -378,7 +377,6 @@ SORT = Annotated[
 
 async def provide_case_query(
     request: Request[Any, Any, Any],
-    settings: AppSettings,
     status: Multi = None,
     category_code: Multi = None,
     kind: Annotated[str | None, Parameter(description="component or event")] = None,
@@ -397,11 +395,12 @@ async def provide_case_query(
     cursor: CURSOR = None,
     limit: LIMIT = None,
 ) -> CaseQuery:
-    """The checked parameters of a case list."""
+    """The checked parameters of a case list (the app's settings from its state: a second dependency beside this
+    one would cost a task group per request)."""
     return build_query(
-        current(request), settings, status=status, category_code=category_code, kind=kind, urgency=urgency,
-        unit_code=unit_code, region=region, grid_code=grid_code, bbox=bbox, reporter_id=reporter_id, mine=mine,
-        overdue=overdue, received_from=received_from, received_to=received_to, q=q, sort=sort, cursor=cursor,
+        holding(request), request.app.state.settings, status=status, category_code=category_code, kind=kind,
+        urgency=urgency, unit_code=unit_code, region=region, grid_code=grid_code, bbox=bbox, reporter_id=reporter_id,
+        mine=mine, overdue=overdue, received_from=received_from, received_to=received_to, q=q, sort=sort, cursor=cursor,
         limit=limit,
     )  # fmt: skip
 
@@ -425,20 +424,18 @@ LIST_DESCRIPTION = (
     "/api/v1/cases",
     summary="List cases in your scope",
     description=LIST_DESCRIPTION + " `format=geojson` answers a FeatureCollection of points, as `/cases.geojson`.",
-    guards=[authenticated],
     dependencies={"case_query": Provide(provide_case_query)},
     tags=["cases"],
     responses=responses(400, 401, 422),
 )
 async def list_cases(
     request: Request[Any, Any, Any],
-    read_db: ReadDB,
     case_query: CaseQueryDep,
     format_: Annotated[
         Literal["json", "geojson"], QueryParameter(name="format", description="json (default) or geojson")
     ] = "json",
 ) -> ItemPage[CaseRead] | FeatureCollection[CaseRead]:
-    items, next_cursor = await search(read_db, current(request), case_query)
+    items, next_cursor = await search(request.app.state.read_engine, current(request), case_query)
     if format_ == "geojson":
         return as_features(items, next_cursor)
     return ItemPage(items=items, next_cursor=next_cursor)
@@ -448,15 +445,12 @@ async def list_cases(
     "/api/v1/cases.geojson",
     summary="List cases in your scope as GeoJSON points",
     description=LIST_DESCRIPTION + " Each feature's `properties` are the case; its `id` the case id.",
-    guards=[authenticated],
     dependencies={"case_query": Provide(provide_case_query)},
     tags=["cases"],
     responses=responses(400, 401, 422),
 )
-async def list_cases_geojson(
-    request: Request[Any, Any, Any], read_db: ReadDB, case_query: CaseQueryDep
-) -> FeatureCollection[CaseRead]:
-    items, next_cursor = await search(read_db, current(request), case_query)
+async def list_cases_geojson(request: Request[Any, Any, Any], case_query: CaseQueryDep) -> FeatureCollection[CaseRead]:
+    items, next_cursor = await search(request.app.state.read_engine, current(request), case_query)
     return as_features(items, next_cursor)
 
 

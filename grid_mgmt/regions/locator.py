@@ -140,19 +140,21 @@ class GridLocator:
 
     def lookup(self, lon: float, lat: float) -> bytes | bool | None:
         """Encoded answer; False when no grid covers the point; None when stale (ask the database)."""
-        index = self._index
-        if index is None or self._stale:
-            return None
-        i = index.find(lon, lat)
-        return False if i is None else index.answer(i, lon, lat)
+        hit = self._hit(lon, lat)
+        return hit if not isinstance(hit, tuple) else hit[0].answer(hit[1], lon, lat)
 
     def place(self, lon: float, lat: float) -> Place | bool | None:
         """`lookup` for a report: the grid's codes only."""
+        hit = self._hit(lon, lat)
+        return hit if not isinstance(hit, tuple) else hit[0].place(hit[1], lon, lat)
+
+    def _hit(self, lon: float, lat: float) -> tuple[_Index, int] | bool | None:
+        """(index, grid) covering the point; False when none does; None when stale."""
         index = self._index
         if index is None or self._stale:
             return None
         i = index.find(lon, lat)
-        return False if i is None else index.place(i, lon, lat)
+        return False if i is None else (index, i)
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, table: str) -> None:
         if table in repo.TRACKED_LAYERS:  # units, classes … change nothing locate answers

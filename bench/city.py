@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import urllib.parse
 import importlib
 import json
 import os
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path

@@ -86,7 +86,7 @@ class IntakeController(Controller):
         "/batch",
         summary=f"Upload up to {MAX_BATCH} reports queued offline",
         description="Each item is the body of `POST /api/v1/cases` and must carry its own `client_id`. Items are "
-        "filed one by one, each in its own transaction: a failing item does not stop the others. The answer has one "
+        "checked one by one and written together; a failing item does not stop the others. The answer has one "
         "result per item, in order: `status_code` and the `case` (201, or the stored response of a resend, "
         f"`replayed`), or the `error`. More than {MAX_BATCH} items: 422.",
         guards=[requires(*REPORTING_ROLES)],

@@ -1,11 +1,11 @@
 """Turning a phone's (or the centre's) report into a filed case, idempotently; storing its photos.
 
-The report path is the hot path. A report of an event class costs: the grid lookup in the process's index (no
-database while the index is fresh), the class from the process's dictionary cache, and ONE autocommitted statement
-that writes the case, its first timeline row and the stored answer of its idempotency key (the case is planned in
-full first, with an id taken from a per-process block); then one Redis call for the buffered jobs. A report naming
-a component, or of a component class (snapping), adds one read. A replayed key costs the refused insert and a read.
-Checks that need no database run before any connection is taken.
+The report path is the hot path. A report of an event class takes no connection of its own: the grid comes from the
+process's index, the class from its dictionary cache, the id from a per-process block, and the case — planned in full
+with its answer — goes to the process's group commit (`cases.filing.filer`), which writes the reports of concurrent
+requests together: one statement for their cases, first timeline rows and idempotency records, one commit, one Redis
+call for their jobs. A report naming a component, or of a component class (snapping), adds one read. A replayed key
+costs the refused insert and a read. Checks that need no database run first.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ import asyncio
 import asyncpg
 import pytest
 
+from grid_mgmt.cases.filing import NewCase, open_case
 from grid_mgmt.cases.schemas import (
     ActionPayload,
     DispatchPayload,
@@ -14,7 +15,6 @@ from grid_mgmt.cases.schemas import (
     PhotoReasonPayload,
     ReasonPayload,
 )
-from grid_mgmt.cases.filing import NewCase, open_case
 from grid_mgmt.cases.service import CaseService
 from grid_mgmt.lib.errors import Conflict, DomainError, InvalidInput, NotFound
 from grid_mgmt.lib.jobs import JobBuffer

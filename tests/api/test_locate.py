@@ -162,3 +162,37 @@ async def test_index_follows_grid_changes(client: AsyncTestClient, app, pg) -> N
     r = await client.get(URL, params={"lon": g["lon"], "lat": g["lat"]})
     assert r.json()["grid"]["code"] == g["code"]
     assert not math.isnan(g["lon"])
+
+
+async def test_the_index_lattice_agrees_with_postgis_on_vertices_edges_and_strays(
+    client: AsyncTestClient, app, pg
+) -> None:
+    """The in-process index (a lattice over the grids' boxes + prepared point-in-polygon) against PostGIS for every
+    kind of point: shared vertices, points on shared edges, points inside, and points just outside the city."""
+    locator = app.state.locator
+    assert await wait_fresh(locator)
+    rows = await pg.fetch(
+        """
+        WITH g AS (SELECT code, geom FROM grid WHERE valid_to IS NULL ORDER BY md5(code) LIMIT 150),
+        pts AS (
+            SELECT (ST_DumpPoints(geom)).geom AS p FROM g
+            UNION ALL SELECT ST_LineInterpolatePoint(ST_ExteriorRing(geom), 0.37) FROM g
+            UNION ALL SELECT ST_GeometryN(ST_GeneratePoints(geom, 1, 7), 1) FROM g
+            UNION ALL SELECT ST_Translate(ST_Centroid(geom), 0.05, 0.05) FROM g
+        )
+        SELECT ST_X(p) AS lon, ST_Y(p) AS lat,
+               (SELECT min(code) FROM grid x WHERE (x.valid_to IS NULL OR x.valid_to >= CURRENT_DATE)
+                  AND ST_Intersects(x.geom, p)) AS code,
+               (SELECT community_code FROM grid x WHERE x.code = (SELECT min(code) FROM grid y
+                  WHERE (y.valid_to IS NULL OR y.valid_to >= CURRENT_DATE) AND ST_Intersects(y.geom, p))) AS community
+        FROM pts
+        """
+    )
+    assert len(rows) > 600 and any(r["code"] is None for r in rows) and sum(r["code"] is not None for r in rows) > 500
+    for r in rows:
+        found = locator.place(r["lon"], r["lat"])
+        if r["code"] is None:
+            assert found is False, (r["lon"], r["lat"], found)
+        else:
+            assert not isinstance(found, bool) and found is not None
+            assert (found.grid_code, found.community_code) == (r["code"], r["community"]), (r["lon"], r["lat"])

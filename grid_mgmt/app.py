@@ -18,7 +18,7 @@ from grid_mgmt.categories.controllers import CategoryController
 from grid_mgmt.components.controllers import ComponentController
 from grid_mgmt.db.engine import make_engine, make_read_engine
 from grid_mgmt.intake.controllers import AttachmentController, IntakeController
-from grid_mgmt.lib.deps import provide_db, provide_geo_list, provide_item_list, provide_read_db, provide_settings
+from grid_mgmt.lib.deps import provide_db, provide_geo_list, provide_item_list, provide_settings
 from grid_mgmt.lib.errors import EXCEPTION_HANDLERS
 from grid_mgmt.lib.jobs import job_queue
 from grid_mgmt.media.controllers import ThumbnailController
@@ -92,7 +92,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[*ROUTES, action_router(), *CASE_LIST_ROUTES, docs_assets_router()],
         dependencies={
             "db": Provide(provide_db, sync_to_thread=False),
-            "read_db": Provide(provide_read_db, sync_to_thread=False),
             "settings": Provide(provide_settings, sync_to_thread=False),
             "geo_list": Provide(provide_geo_list),
             "item_list": Provide(provide_item_list),

@@ -269,7 +269,7 @@ _NEW_CASE_FIELDS = (
     "captured_at", "received_at", "status", "stage", "deadline", "warn_at", "deadline_round", "stage_started_at",
     "flags", "actor_role", "payload",
 )  # fmt: skip
-"""The values of a planned case (`cases.service.plan_case`) the insert reads."""
+"""The values of a planned case (`cases.filing.plan_case`) the insert reads."""
 KEY_FIELDS = ("key_user", "key", "request_hash", "body")
 """The idempotency record a planned case may carry (`body` as text: the JSON answer)."""
 

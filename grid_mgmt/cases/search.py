@@ -353,7 +353,7 @@ async def db_now(conn: AsyncConnection) -> dt.datetime:
     return await repo.db_now(conn)
 
 
-async def prepare(conn: AsyncConnection, timeout_ms: int = repo.LIST_TIMEOUT_MS) -> None:
+async def prepare(conn: AsyncConnection, timeout_ms: int) -> None:
     """Tune this transaction for list statements (custom plans, no parallel workers, a statement timeout)."""
     await repo.tune(conn, timeout_ms)
 

@@ -30,9 +30,6 @@ from grid_mgmt.db.engine import list_settings
 from grid_mgmt.lib.auth import Principal
 from grid_mgmt.lib.sql import driver_connection, statement_of, text
 
-LIST_TIMEOUT_MS = 5000
-"""A list statement that runs longer is cancelled (the caller answers 422 asking for narrower filters)."""
-
 
 @dataclass(frozen=True, slots=True)
 class Sort:
@@ -202,7 +199,7 @@ def _where(conditions: Sequence[str]) -> str:
     return (" WHERE " + " AND ".join(f"({w})" for w in conditions)) if conditions else ""
 
 
-async def tune(conn: AsyncConnection, timeout_ms: int = LIST_TIMEOUT_MS) -> None:
+async def tune(conn: AsyncConnection, timeout_ms: int) -> None:
     """`db.engine.list_settings` for the list statements of this transaction (SET LOCAL), on a connection of the
     main engine (the task queues read in the transaction of their other statements)."""
     wanted = list_settings(timeout_ms)

@@ -20,20 +20,11 @@ def provide_db(state: State) -> AsyncEngine:
     return engine
 
 
-def provide_read_db(state: State) -> AsyncEngine:
-    """The engine case lists read from (autocommit, tuned for lists; a replica at scale)."""
-    engine: AsyncEngine = state.read_engine
-    return engine
-
-
 def provide_settings(state: State) -> Settings:
     """The settings the app was built with."""
     settings: Settings = state.settings
     return settings
 
-
-ReadDB = NamedDependency[AsyncEngine]
-"""A handler parameter `read_db: ReadDB` receives the list engine."""
 
 DB = NamedDependency[AsyncEngine]
 """A handler parameter `db: DB` receives the database engine."""

@@ -29,7 +29,7 @@ from grid_mgmt.public.schemas import (
     RatingIn,
     StepRead,
 )
-from grid_mgmt.public.service import PublicService
+from grid_mgmt.public.service import PublicService, insert_photos
 
 CITIZEN = Principal(user_id=0, username="citizen", roles=frozenset({lc.Role.CITIZEN}))
 """The holder of a report's token acting on that report (reopen): no user row behind it, like SYSTEM; the token,
@@ -75,7 +75,7 @@ class FollowUpService(PublicService):
         with JobBuffer.collect() as jobs:
             async with self.engine.begin() as conn:
                 status = await repo.lock_case(conn, row.case_id)
-                ids = await self.insert_photos(conn, row.case_id, row.lon, row.lat, checked)
+                ids = await insert_photos(conn, self.settings, row.case_id, row.lon, row.lat, checked)
                 await repo.append_citizen_row(conn, row.case_id, str(status), rules.PHOTO_ACTION, None,
                                               {"attachment_ids": ids})  # fmt: skip
                 await announce(conn, topic="case.citizen_photo", case_id=row.case_id)

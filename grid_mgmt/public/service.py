@@ -148,12 +148,6 @@ class PublicService:
             await asyncio.to_thread(photo_checks.store, s.media_dir, facts.storage_key, data)
         return checked
 
-    async def insert_photos(
-        self, conn: AsyncConnection, case_id: int, lon: float, lat: float, photos: list[photo_checks.PhotoFacts]
-    ) -> list[int]:
-        """Attachment rows (kind report, no uploader: the citizen) and their media jobs; the ids, old or new."""
-        return await _insert_photos(conn, self.settings, case_id, lon, lat, photos)
-
     # --- reading --------------------------------------------------------------------------------------------------
 
     async def classes(self) -> list[PublicClassRead]:
@@ -243,13 +237,14 @@ async def _write_reports(conn: AsyncConnection, filings: list[Filing]) -> None:
     for f in filings:
         r = f.attached
         if r.photos:
-            await _insert_photos(conn, r.settings, f.case.id, f.case.lon, f.case.lat, r.photos)
+            await insert_photos(conn, r.settings, f.case.id, f.case.lon, f.case.lat, r.photos)
 
 
-async def _insert_photos(
+async def insert_photos(
     conn: AsyncConnection, settings: Settings, case_id: int, lon: float, lat: float,
     photos: list[photo_checks.PhotoFacts],
 ) -> list[int]:  # fmt: skip
+    """Attachment rows (kind report, no uploader: the citizen) and their media jobs; the ids, old or new."""
     rows = [
         await record_photo(conn, settings, case_id=case_id, case_lon=lon, case_lat=lat, kind="report", facts=f,
                            uploader_id=None)

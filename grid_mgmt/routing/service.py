@@ -93,8 +93,8 @@ async def route_case(
         if state.status != "reported" or state.routed_at is not None:
             return "skipped"
         queued = await waiting(arq, ROUTE_JOB_PREFIX, PEEK)
-        others = [int(job[len(ROUTE_JOB_PREFIX) :]) for job in queued if job[len(ROUTE_JOB_PREFIX) :].isdigit()]
-        others = [other for other in others if other != case_id]
+        suffixes = (job[len(ROUTE_JOB_PREFIX) :] for job in queued)
+        others = [int(s) for s in suffixes if s.isdigit() and int(s) != case_id]
         routed: list[int] = []
         try:
             outcome = await committed(engine, arq, lambda conn: _route_locked(conn, settings, case_id, others, routed))

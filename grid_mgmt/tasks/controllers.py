@@ -37,7 +37,7 @@ class TaskController(Controller):
         responses=responses(401),
     )
     async def my_tasks(self, request: Request[Any, Any, Any], db: DB) -> list[TaskQueue]:
-        return await service.my_tasks(db, current(request))
+        return await service.my_tasks(db, current(request), request.app.state.settings.list_timeout_ms)
 
     @get(
         "/sync",
@@ -57,4 +57,4 @@ class TaskController(Controller):
         cursor: Annotated[str | None, Parameter(description="`cursor` of the previous answer")] = None,
         limit: Annotated[int | None, Parameter(description=SYNC_LIMIT)] = None,
     ) -> SyncRead:
-        return await service.sync(db, current(request), cursor, limit)
+        return await service.sync(db, current(request), cursor, limit, request.app.state.settings.list_timeout_ms)

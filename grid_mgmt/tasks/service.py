@@ -121,10 +121,11 @@ def _with_my_actions(case: CaseRead, principal: Principal) -> CaseRead:
     return case
 
 
-async def my_tasks(engine: AsyncEngine, principal: Principal) -> list[TaskQueue]:
-    """The caller's queues, in a fixed order; a role without queues gets an empty list."""
+async def my_tasks(engine: AsyncEngine, principal: Principal, timeout_ms: int) -> list[TaskQueue]:
+    """The caller's queues, in a fixed order; a role without queues gets an empty list (`timeout_ms`: the list
+    statements' timeout, GRID_LIST_TIMEOUT_MS)."""
     async with engine.connect() as conn:
-        await search.prepare(conn)
+        await search.prepare(conn, timeout_ms)
         found = await _queues(conn, principal, QUEUE_ITEMS)
     return [
         TaskQueue(
@@ -182,7 +183,9 @@ class SyncCursor:
             raise InvalidInput("cursor is not a sync cursor this API issued", extra={"field": "cursor"}) from None
 
 
-async def sync(engine: AsyncEngine, principal: Principal, cursor: str | None, limit: int | None) -> SyncRead:
+async def sync(
+    engine: AsyncEngine, principal: Principal, cursor: str | None, limit: int | None, timeout_ms: int
+) -> SyncRead:
     """Everything that changed for the caller since `cursor`: cases in scope, task queues, dictionary versions.
 
     Without a cursor it is the current state: every case in scope, oldest change first, a page at a time.
@@ -205,7 +208,7 @@ async def sync(engine: AsyncEngine, principal: Principal, cursor: str | None, li
     size = check_limit(limit, default=SYNC_DEFAULT_LIMIT, maximum=SYNC_MAX_LIMIT)
     state = SyncCursor.decode(cursor)
     async with engine.connect() as conn:
-        await search.prepare(conn)
+        await search.prepare(conn, timeout_ms)
         now = await search.db_now(conn)
         walk_started = state.walk_started or now
         cases, more = await search.changed_since(conn, principal, state.position, size)

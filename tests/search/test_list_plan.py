@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from grid_mgmt.cases import search_repository as repo
 from grid_mgmt.cases.search import ALL_STATUSES
+from grid_mgmt.settings import Settings
 from tests.conftest import principal_of
 
 SYNTHETIC = """
@@ -50,7 +51,7 @@ async def analysed(engine: AsyncEngine) -> AsyncIterator[tuple[AsyncConnection, 
                     )
                 )
             ).one()
-            await repo.tune(conn)
+            await repo.tune(conn, Settings().list_timeout_ms)  # the default list timeout
             yield conn, tuple(extent)
         finally:
             await trans.rollback()

@@ -15,28 +15,33 @@ from grid_mgmt.lib.errors import InvalidInput, NotFound
 from grid_mgmt.lib.sql import Source, connected
 from grid_mgmt.regions import repository as repo
 from grid_mgmt.regions.locator import GridLocator
-from grid_mgmt.regions.schemas import Place
+from grid_mgmt.regions.schemas import LocateRead, Place
+
+T = TypeVar("T")
 
 
 async def _find(engine: Source, locator: GridLocator | None, lon: float, lat: float) -> bytes | None:
-    hit = locator.lookup(lon, lat) if locator is not None else None
-    if hit is None:  # no index, or it is catching up with a change: the database answers
-        async with connected(engine) as conn:  # a caller holding a connection passes it
-            read = await repo.locate_in_db(conn, lon, lat)
-        return msgspec.json.encode(read) if read is not None else None
-    return hit if isinstance(hit, bytes) else None
+    return await _look(engine, locator.lookup if locator is not None else None, msgspec.json.encode, lon, lat)
 
 
 async def _find_place(engine: Source, locator: GridLocator | None, lon: float, lat: float) -> Place | None:
-    hit = locator.place(lon, lat) if locator is not None else None
+    return await _look(engine, locator.place if locator is not None else None, Place.of, lon, lat)
+
+
+async def _look(
+    engine: Source, index: Callable[[float, float], T | bool | None] | None, convert: Callable[[LocateRead], T],
+    lon: float, lat: float,
+) -> T | None:  # fmt: skip
+    """The grid of a point from the process's `index` (False: no grid), else — no index, or it is catching up with
+    a change — from the database, as `convert` makes it."""
+    hit = index(lon, lat) if index is not None else None
     if hit is None:
-        async with connected(engine) as conn:
+        async with connected(engine) as conn:  # a caller holding a connection passes it
             read = await repo.locate_in_db(conn, lon, lat)
-        return Place.of(read) if read is not None else None
-    return hit if isinstance(hit, Place) else None
+        return convert(read) if read is not None else None
+    return None if isinstance(hit, bool) else hit
 
 
-T = TypeVar("T")
 Finder = Callable[[Source, GridLocator | None, float, float], Awaitable[T | None]]
 
 

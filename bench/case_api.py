@@ -88,7 +88,7 @@ def redis_cleanup(url: str = REDIS_URL) -> dict[str, Any]:
 # --- the API, users and tokens -----------------------------------------------------------------------------
 
 
-def server(db: BenchDB, label: str, *, target: str = APP, workers: int = WORKERS, reuseport: bool = False,
+def server(db: BenchDB, label: str, *, target: str = APP, workers: int = WORKERS, reuseport: bool = True,
            env_extra: dict[str, str] | None = None, redis_url: str = REDIS_URL) -> Any:  # fmt: skip
     """The API (`workers` processes) against the bench database; a context manager yielding (group, base URL)."""
     log = RESULTS / "logs" / f"{slug(label)}.log"

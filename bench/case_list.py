@@ -190,6 +190,7 @@ def explain_list(
     from grid_mgmt.cases import search_repository as srepo
     from grid_mgmt.cases.search import ALL_STATUSES
     from grid_mgmt.lib.auth import Principal
+    from grid_mgmt.settings import Settings
 
     principal = Principal(user_id=0, username=DISPATCHER, roles=frozenset({"dispatcher"}), district_code=district)
     sample = random.Random(case_api.SEED + 1).sample(centres, min(n, len(centres)))
@@ -204,7 +205,7 @@ def explain_list(
                 for c in sample:
                     flt = srepo.CaseFilter(statuses=("registered",), bbox=_bbox(c))
                     sql, params = srepo.list_sql(flt, principal, srepo.SORTS["-received_at"], None, 50, ALL_STATUSES)
-                    await srepo.tune(conn)
+                    await srepo.tune(conn, Settings().list_timeout_ms)
                     rows = (await conn.execute(text("EXPLAIN (ANALYZE, BUFFERS) " + sql), params)).all()
                     plan = "\n".join(str(r[0]) for r in rows)
                     first = first or plan

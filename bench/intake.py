@@ -224,7 +224,7 @@ def run_intake_one(
     noop: Row | None,
     target: str = case_api.APP,
     workers: int = case_api.WORKERS,
-    reuseport: bool = False,
+    reuseport: bool = True,
     env_extra: dict[str, str] | None = None,
     verify: bool = True,
 ) -> Row:
@@ -369,7 +369,8 @@ def run_intake_one(
 def run_intake(
     cfg: Settings, db: BenchDB, *, variants: bool = True, sink: list[Row] | None = None, noop: Row | None = None
 ) -> list[Row]:
-    """The graded intake run (beside noop POST ×2) and, with `variants`, SO_REUSEPORT and a cProfile."""
+    """The graded intake run (beside noop POST ×2) and, with `variants`, one on `uvicorn --workers 2` (one shared
+    socket) and a cProfile."""
     rows: list[Row] = sink if sink is not None else []
     if wrk.available() is None:
         rows.append(case_api.not_run("intake", INTAKE_TARGET, case_api.NEEDS_WRK))
@@ -399,8 +400,8 @@ def run_intake(
         if variants and row.measured != "not timed":
             rows.append(
                 run_intake_one(
-                    cfg, db, label="intake, 2 procs SO_REUSEPORT (tuning)", points=points, users=users,
-                    graded=False, noop=noop, reuseport=True, verify=False,
+                    cfg, db, label="intake, uvicorn --workers 2: one shared socket (comparison)", points=points,
+                    users=users, graded=False, noop=noop, reuseport=False, verify=False,
                 )
             )  # fmt: skip
             # the app's pool is 10 + 10 overflow per process: overflow connections are opened and closed all the

@@ -222,7 +222,7 @@ def run_one(
     graded: bool,
     fresh_needed: bool = True,
     gc_log: bool = False,
-    reuseport: bool = False,
+    reuseport: bool = True,
 ) -> Row:
     log = RESULTS / "logs" / f"{slug(label)}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -341,16 +341,12 @@ def run(cfg: Settings, db: BenchDB, *, variants: bool = True, sink: list[Row] | 
     for label, kwargs in (
         # scaling from one process
         ("locate ×1 process (diag)", {"workers": 1}),
-        # deployment tuning: two single-worker uvicorns on their own SO_REUSEPORT sockets, so the kernel
-        # spreads connections evenly, instead of `--workers 2` sharing one socket (first to wake accepts)
-        ("locate, 2 procs SO_REUSEPORT (tuning)", {"reuseport": True}),
+        # `uvicorn --workers 2` sharing one socket (first to wake accepts) instead of one SO_REUSEPORT socket per
+        # process as `grid-mgmt serve` runs them
+        ("locate, uvicorn --workers 2: one shared socket (comparison)", {"reuseport": False}),
         # full garbage collections during the run (gc.callbacks), then gc.freeze() once the index is built
         ("locate, GC pauses logged (diag)", {"target": diag, "gc_log": True}),
         ("locate + gc.freeze() (diag)", {"target": diag, "gc_log": True, "env_extra": freeze}),
-        (
-            "locate, SO_REUSEPORT + gc.freeze() (tuning)",
-            {"target": diag, "gc_log": True, "env_extra": freeze, "reuseport": True},
-        ),
         # the database path: what answers while the index is rebuilt after a change
         ("locate, index off: PostGIS (diag)", {"env_extra": {"GRID_LOCATE_CACHE": "0"}, "fresh_needed": False}),
     ):

@@ -39,24 +39,26 @@ def run(
     variants: bool = True,
     sink: list[Row] | None = None,
 ) -> list[Row]:
-    """`--workers N` for each N and method; with `variants`, GET on two SO_REUSEPORT processes too.
+    """N processes served as `grid-mgmt serve` serves the API, for each N and method; with `variants`, GET on
+    `uvicorn --workers 2` (one shared socket) too.
 
     Rows are appended to `sink` (returned) as they are measured, so an interrupted run keeps them."""
     rows: list[Row] = sink if sink is not None else []
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     setups: list[tuple[int, bool, tuple[str, ...]]] = [(n, False, methods) for n in workers]
     if variants:
-        setups.append((2, True, ("GET",)))
+        setups.append((2, False, ("GET",)))
     for n, reuseport, these in setups:
-        log = RESULTS / "logs" / f"noop-x{n}{'-reuseport' if reuseport else ''}.log"
+        log = RESULTS / "logs" / f"noop-x{n}{'' if reuseport else '-shared-socket'}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         server = procs.uvicorn(
-            "bench.noop_app:app", workers=n, env=env, log=log, extra=UVICORN_FLAGS, ready_path="/noop",
+            "bench.noop_app:create_app", factory=True, workers=n, env=env, log=log, extra=UVICORN_FLAGS,
+            ready_path="/noop",
             reuseport=reuseport,
         )  # fmt: skip
         with server as (group, base):
             for method in these:
-                label = f"noop {method} ×{n}" + (" SO_REUSEPORT (tuning)" if reuseport else "")
+                label = f"noop {method} ×{n}" + ("" if reuseport else ", uvicorn --workers: one shared socket")
                 m = measure(base, LOADS[method], cfg, group.pgid, label)
                 res = m["result"]
                 notes = [f"p50 {res.p50_ms:.2f} ms", describe(m["cpu"])]

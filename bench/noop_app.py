@@ -18,3 +18,8 @@ async def noop_post() -> None:
 
 
 app = Litestar(route_handlers=[noop_get, noop_post], openapi_config=None)
+
+
+def create_app() -> Litestar:
+    """The factory `grid-mgmt serve`'s processes call (the same app)."""
+    return app

@@ -203,17 +203,20 @@ def uvicorn(
     extra: Sequence[str] = (),
     ready_path: str = "/",
     ready_timeout: float = 60.0,
-    reuseport: bool = False,
+    reuseport: bool = True,
 ) -> Iterator[tuple[Group, str]]:
-    """Serve `target` on a free 127.0.0.1 port; yields (group, base_url); killed on exit. `uvicorn --workers N`,
-    or with `reuseport` N single-worker uvicorns on SO_REUSEPORT sockets of one port (bench/reuseport.py)."""
+    """Serve the factory `target` on a free 127.0.0.1 port; yields (group, base_url); killed on exit. As
+    `grid-mgmt serve` does (grid_mgmt/runner/balance.py: one SO_REUSEPORT socket per process), or with `reuseport`
+    False as `uvicorn --workers N` (one shared socket; `extra` uvicorn flags apply only there)."""
     port = free_port()
-    common = ["--no-access-log", "--log-level", "warning", *(["--factory"] if factory else []), *extra]
-    if reuseport:
-        argv = [sys.executable, "-m", "bench.reuseport", "--processes", str(workers), "--port", str(port), "--",
-                target, *common]  # fmt: skip
-        name = f"uvicorn {target} reuseport x{workers}"
+    quiet = ["--no-access-log", "--log-level", "warning"]
+    if reuseport and workers > 1:
+        from grid_mgmt.runner import balance
+
+        argv = [*balance.command(target, "127.0.0.1", port, workers), *quiet]
+        name = f"grid-mgmt serve {target} x{workers}"
     else:
+        common = [*quiet, *(["--factory"] if factory else []), *extra]
         argv = [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port),
                 "--workers", str(workers), *common]  # fmt: skip
         name = f"uvicorn {target} x{workers}"

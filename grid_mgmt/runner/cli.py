@@ -17,7 +17,7 @@ from types import FrameType
 from grid_mgmt.runner.pg_cluster import FAST_PG_SETTINGS
 from grid_mgmt.runner.probe import ServiceError, current_revision, ensure_database, probe_postgres, redact, say
 from grid_mgmt.runner.services import ensure_services
-from grid_mgmt.runner.up import DEFAULT_APP, UpOptions, run_up, uvicorn_command, worker_command
+from grid_mgmt.runner.up import DEFAULT_APP, UpOptions, api_command, run_up, worker_command
 from grid_mgmt.settings import Settings, get_settings
 
 Handler = Callable[[argparse.Namespace], int]
@@ -65,9 +65,9 @@ def _exec(cmd: list[str]) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Only the API, via uvicorn, against GRID_DATABASE_URL / GRID_REDIS_URL (used by the container)."""
+    """Only the API (GRID_WORKERS processes), against GRID_DATABASE_URL / GRID_REDIS_URL (used by the container)."""
     settings = _settings(args)
-    return _exec(uvicorn_command(args.app, settings.host, settings.port, settings.workers))
+    return _exec(api_command(args.app, settings.host, settings.port, settings.workers))
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

@@ -80,7 +80,7 @@ class Child:
         return self.process.pid
 
 
-def _die_with_parent() -> Callable[[], None] | None:
+def die_with_parent() -> Callable[[], None] | None:
     """A preexec function asking Linux to SIGTERM the child when we die (prctl PR_SET_PDEATHSIG)."""
     if not sys.platform.startswith("linux"):
         return None
@@ -99,7 +99,7 @@ def _die_with_parent() -> Callable[[], None] | None:
 def spawn(name: str, cmd: Sequence[str], env: Mapping[str, str]) -> Child:
     """Start `cmd` as a child in a new session; it gets SIGTERM if this process dies."""
     process = subprocess.Popen(
-        list(cmd), env=dict(env), stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent()
+        list(cmd), env=dict(env), stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent()
     )
     return Child(name, process)
 

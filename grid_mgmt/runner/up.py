@@ -15,6 +15,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from grid_mgmt.runner import balance
 from grid_mgmt.runner.probe import ServiceError, say, tcp_reachable
 from grid_mgmt.runner.proc import Child, spawn, stop_children
 from grid_mgmt.runner.services import Services, ensure_services
@@ -56,8 +57,11 @@ class UpOptions:
     var_dir: Path = Path("var")
 
 
-def uvicorn_command(app: str, host: str, port: int, workers: int) -> list[str]:
-    """The uvicorn command line serving the application factory `app`."""
+def api_command(app: str, host: str, port: int, workers: int) -> list[str]:
+    """The command line serving the application factory `app`: uvicorn itself for one process; for several, one
+    SO_REUSEPORT socket per process under our supervisor (runner/balance.py), where the platform has it."""
+    if workers > 1 and balance.supported():
+        return balance.command(app, host, port, workers)
     cmd = [sys.executable, "-m", "uvicorn", app, "--factory", "--host", host, "--port", str(port)]
     return [*cmd, "--workers", str(max(1, workers))]
 
@@ -207,7 +211,7 @@ def run_up(settings: Settings, options: UpOptions = UpOptions()) -> int:
             seed_if_empty(services)
             signals.check()
         env = {**os.environ, **services.env(), "PYTHONUNBUFFERED": "1"}
-        api_cmd = uvicorn_command(options.app, settings.host, settings.port, settings.workers)
+        api_cmd = api_command(options.app, settings.host, settings.port, settings.workers)
         children.append(spawn("api", api_cmd, env))
         if options.worker:
             children.append(spawn("worker", worker_command(), env))

@@ -148,7 +148,10 @@ async def test_index_follows_grid_changes(client: AsyncTestClient, app, pg) -> N
         # The NOTIFY reaches the process within milliseconds; poll the HTTP answer, not a sleep.
         for _ in range(250):
             r = await client.get(URL, params={"lon": g["lon"], "lat": g["lat"]})
-            if r.status_code == 404 or r.json()["grid"]["code"] != g["code"]:
+            if r.status_code == 404:
+                break
+            assert r.status_code == 200, r.text
+            if r.json()["grid"]["code"] != g["code"]:
                 break
             await asyncio.sleep(0.02)
         else:

@@ -1,7 +1,9 @@
-"""A stand-in ASGI application for the `grid-mgmt up` lifecycle test (answers /health and /docs)."""
+"""A stand-in ASGI application for the `grid-mgmt up` and `serve` tests: /health and /docs answer "ok", /who the
+process id and the client's address as the app sees them; `broken_app` fails at start."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -23,8 +25,16 @@ def create_app() -> App:
                 elif message["type"] == "lifespan.shutdown":
                     await send({"type": "lifespan.shutdown.complete"})
                     return
-        status = 200 if scope["path"] in ("/health", "/docs") else 404
+        status = 200 if scope["path"] in ("/health", "/docs", "/who") else 404
+        body = b"ok" if status == 200 else b"not found"
+        if scope["path"] == "/who":
+            body = f"{os.getpid()} {(scope.get('client') or ('-',))[0]}".encode()
         await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/plain")]})
-        await send({"type": "http.response.body", "body": b"ok" if status == 200 else b"not found"})
+        await send({"type": "http.response.body", "body": body})
 
     return app
+
+
+def broken_app() -> App:
+    """A factory that fails, as an app with a bad setting does."""
+    raise RuntimeError("this app cannot start")

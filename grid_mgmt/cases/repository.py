@@ -92,9 +92,9 @@ _WRITE = text(f"""
 UPDATE cases c SET {", ".join(f"{col} = v.{col}" for col in MUTABLE)},
     version = c.version + v.steps, updated_at = now(),
     routing = CASE WHEN v.routed THEN v.routing ELSE c.routing END,
-    routed_at = CASE WHEN v.routed THEN now() ELSE c.routed_at END
+    routed_at = CASE WHEN v.routed THEN now() WHEN v.reroute THEN NULL ELSE c.routed_at END
 FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS v(
-    id bigint, version int, steps int, routed boolean, routing jsonb,
+    id bigint, version int, steps int, routed boolean, reroute boolean, routing jsonb,
     {", ".join(f"{col} {kind}" for col, kind in MUTABLE.items())})
 WHERE c.id = v.id AND c.version = v.version
 RETURNING c.id, c.updated_at
@@ -104,12 +104,13 @@ RETURNING c.id, c.updated_at
 @dataclass(frozen=True, slots=True)
 class Write:
     """A case's planned state after `steps` transitions from `version`; `routing` (a routing record) marks it
-    routed."""
+    routed, `reroute` waiting for routing again (a split-off duplicate)."""
 
     planned: CaseRead
     version: int
     steps: int
     routing: dict[str, Any] | None = None
+    reroute: bool = False
 
 
 async def write_cases(conn: AsyncConnection, writes: list[Write]) -> dict[int, dt.datetime]:
@@ -118,7 +119,14 @@ async def write_cases(conn: AsyncConnection, writes: list[Write]) -> dict[int, d
     rows = []
     for w in writes:
         row = {col: getattr(w.planned, col) for col in MUTABLE}
-        row.update(id=w.planned.id, version=w.version, steps=w.steps, routed=w.routing is not None, routing=w.routing)
+        row.update(
+            id=w.planned.id,
+            version=w.version,
+            steps=w.steps,
+            routed=w.routing is not None,
+            routing=w.routing,
+            reroute=w.reroute,
+        )
         rows.append(row)
     result = await conn.execute(_WRITE, {"rows": msgspec.json.encode(rows).decode()})
     return {int(r.id): r.updated_at for r in result}

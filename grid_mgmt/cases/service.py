@@ -148,8 +148,12 @@ async def write_chains(conn: AsyncConnection, chains: list[Chain]) -> list[CaseR
     """Write planned chains with one statement each for the cases (compare-and-set on the version read: 409 when
     someone else moved a case first), their timeline rows and their notifications; the cases as now stored."""
     writes = [
-        repo.Write(c.steps[-1].after if c.steps else c.case, c.case.version, len(c.steps), c.routing) for c in chains
-    ]
+        repo.Write(
+            c.steps[-1].after if c.steps else c.case, c.case.version, len(c.steps), c.routing,
+            reroute=any(lc.Effect.UNLINK_DUPLICATE in s.rule.effects for s in c.steps),
+        )
+        for c in chains
+    ]  # fmt: skip
     stamped = await repo.write_cases(conn, writes)
     for c in chains:
         if c.case.id not in stamped:

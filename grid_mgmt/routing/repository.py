@@ -119,6 +119,7 @@ JOIN cases d ON d.category_code = c.category_code
     AND d.status NOT IN ({_CLOSED}, 'verifying')
     AND ST_DWithin(d.geom::geography, c.geom::geography, k.duplicate_radius_m)
 WHERE c.id = b.id AND k.duplicate_radius_m > 0 AND k.duplicate_window_min > 0
+    AND NOT EXISTS (SELECT 1 FROM case_activity s WHERE s.case_id = c.id AND s.action = 'split')
 ORDER BY d.received_at, d.id
 LIMIT 1
 ) x
@@ -127,7 +128,7 @@ LIMIT 1
 
 async def find_duplicates(conn: AsyncConnection, case_ids: list[int]) -> dict[int, Any]:
     """For each case that repeats one: the earliest open case of the same class within the class's radius and
-    time window (one statement)."""
+    time window (one statement). A case a dispatcher split off as not a duplicate is never merged again."""
     return {int(r.case_id): r for r in await conn.execute(_DUPLICATE, {"ids": case_ids})}
 
 

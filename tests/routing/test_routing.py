@@ -134,6 +134,11 @@ async def test_a_duplicate_is_merged_into_the_open_case_and_its_reporter_sees_it
     )  # fmt: skip
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "reported" and r.json()["duplicate_of"] is None
+    await drain()  # routed again as a case of its own: not merged back into the case it was split from
+    split = await case_row(pg, second["id"])
+    assert split["status"] == (await case_row(pg, first["id"]))["status"] == "dispatched"
+    assert split["duplicate_of"] is None and split["routed_at"] is not None
+    assert json.loads(split["routing"])["decision"]["source"] != "duplicate"
 
 
 async def test_routing_twice_has_one_effect(

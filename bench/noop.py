@@ -45,7 +45,7 @@ def run(
     Rows are appended to `sink` (returned) as they are measured, so an interrupted run keeps them."""
     rows: list[Row] = sink if sink is not None else []
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    setups: list[tuple[int, bool, tuple[str, ...]]] = [(n, False, methods) for n in workers]
+    setups: list[tuple[int, bool, tuple[str, ...]]] = [(n, True, methods) for n in workers]
     if variants:
         setups.append((2, False, ("GET",)))
     for n, reuseport, these in setups:

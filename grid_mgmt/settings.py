@@ -212,6 +212,9 @@ class Settings:
     events_keepalive_s: float = field(default_factory=lambda: _env_float("EVENTS_KEEPALIVE_S", 15.0))
     """Seconds between keep-alive comments on an idle /api/v1/events stream (keeps proxies from closing it)."""
 
+    stream_ticket_ttl_s: int = field(default_factory=lambda: _env_int("STREAM_TICKET_TTL_S", 60))
+    """How long a ticket of POST /api/v1/auth/stream-ticket opens /api/v1/events?ticket= (browsers' EventSource)."""
+
     outbox_retention_days: int = field(default_factory=lambda: _env_int("OUTBOX_RETENTION_DAYS", 30))
     """Delivered or given-up notifications are deleted this many days later (the live stream replays an hour)."""
 

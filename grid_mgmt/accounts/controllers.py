@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, patch, post
@@ -10,13 +11,16 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
+from grid_mgmt.accounts import tickets
 from grid_mgmt.accounts.deps import Accounts, provide_accounts
+from grid_mgmt.accounts.middleware import bearer_token
 from grid_mgmt.accounts.schemas import (
     LoginPayload,
     LogoutPayload,
     PasswordPayload,
     RefreshPayload,
     Role,
+    StreamTicketRead,
     TokenRead,
     UserCreate,
     UserPage,
@@ -24,6 +28,7 @@ from grid_mgmt.accounts.schemas import (
     UserRead,
 )
 from grid_mgmt.lib.auth import Principal, authenticated, current, requires
+from grid_mgmt.lib.deps import AppSettings
 from grid_mgmt.lib.openapi import CURSOR, LIMIT, responses
 
 _DESCRIPTIONS = {
@@ -92,6 +97,20 @@ class AuthController(Controller):
         await accounts.logout(
             data.refresh_token, everywhere=data.everywhere, user_id=caller.user_id if caller is not None else None
         )
+
+    @post(
+        "/stream-ticket",
+        summary="A short-lived ticket that opens the event stream where no header can be sent (EventSource)",
+        description=tickets.__doc__,
+        status_code=HTTP_201_CREATED,
+        guards=[authenticated],
+        responses=errors(401, 503),
+    )
+    async def stream_ticket(self, request: Request[Any, Any, Any], settings: AppSettings) -> StreamTicketRead:
+        token = (bearer_token(request.scope) or "").strip().partition(" ")[2].strip()
+        ttl = min(settings.stream_ticket_ttl_s, int(request.scope["auth"].exp - time.time()))
+        ticket = await tickets.issue(request.app.state["redis"], token, ttl)
+        return StreamTicketRead(ticket=ticket, expires_in=max(1, ttl))
 
     @get("/me", summary="The logged-in user", guards=[authenticated], responses=errors(401))
     async def me(self, accounts: Accounts, request: Request[Any, Any, Any]) -> UserRead:

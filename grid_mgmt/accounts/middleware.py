@@ -11,10 +11,12 @@ import time
 from dataclasses import dataclass, field
 
 from litestar.enums import ScopeType
-from litestar.exceptions import NotAuthorizedException
+from litestar.exceptions import NotAuthorizedException, ServiceUnavailableException
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
+from redis.exceptions import RedisError
 
+from grid_mgmt.accounts import tickets
 from grid_mgmt.accounts.principals import PrincipalCache
 from grid_mgmt.accounts.tokens import AccessClaims, TokenCodec, TokenError
 from grid_mgmt.lib.auth import Principal
@@ -75,12 +77,33 @@ class AuthMiddleware(ASGIMiddleware):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         header = bearer_token(scope)
-        if header is None or scope["path"].startswith(PUBLIC_PREFIXES):
+        if header is None:
+            ticket = tickets.ticket_of(scope)
+            if ticket is not None:
+                token = await _redeemed(scope, ticket)
+                authenticator: Authenticator = scope["litestar_app"].state[STATE_KEY]
+                scope["user"], scope["auth"] = await authenticator.principal(token)
+            await next_app(scope, receive, send)
+            return
+        if scope["path"].startswith(PUBLIC_PREFIXES):
             await next_app(scope, receive, send)
             return
         scheme, _, token = header.strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise NotAuthorizedException("send Authorization: Bearer <access_token>")
-        authenticator: Authenticator = scope["litestar_app"].state[STATE_KEY]
+        authenticator = scope["litestar_app"].state[STATE_KEY]
         scope["user"], scope["auth"] = await authenticator.principal(token.strip())
         await next_app(scope, receive, send)
+
+
+async def _redeemed(scope: Scope, ticket: str) -> str:
+    """The access token behind a stream ticket: 401 when unknown or expired, 503 when Redis does not answer."""
+    try:
+        token = await tickets.redeem(scope["litestar_app"].state["redis"], ticket)
+    except RedisError:
+        raise ServiceUnavailableException("stream tickets are kept in Redis, which does not answer: retry") from None
+    if token is None:
+        raise NotAuthorizedException(
+            "the stream ticket is unknown or has expired: ask POST /api/v1/auth/stream-ticket for a new one"
+        )
+    return token

@@ -90,6 +90,14 @@ class LogoutPayload(Schema):
     everywhere: bool = False
 
 
+class StreamTicketRead(Schema):
+    """Open `GET /api/v1/events?ticket=<ticket>` (e.g. with a browser's EventSource) within `expires_in` seconds;
+    the ticket opens nothing else."""
+
+    ticket: str
+    expires_in: int
+
+
 class TokenRead(Schema):
     """A login: send `Authorization: Bearer <access_token>`; before `expires_in` seconds pass, trade
     `refresh_token` at /api/v1/auth/refresh for a new pair (each refresh token works once)."""

@@ -25,7 +25,8 @@ acceptors, leaders and dispatchers their district; unit staff their unit and its
 grids and the cases they reported or check. The stream opens with a comment once it is live, sends a comment
 every GRID_EVENTS_KEEPALIVE_S when idle, and asks clients to reconnect after 3 s; a reconnecting client's
 `Last-Event-ID` first replays the events it missed (up to an hour back). Browsers' EventSource cannot send an
-Authorization header: use a fetch-based SSE client."""
+Authorization header: open `?ticket=` with a ticket of `POST /api/v1/auth/stream-ticket` instead (60 s to use it;
+it opens nothing else)."""
 
 OUTBOX_DESCRIPTION = """\
 Notifications newest first: `event` rows (the live stream) and `webhook` rows (POSTs to a unit's endpoint, signed
@@ -49,13 +50,17 @@ class EventController(Controller):
         summary="Live events of my scope (server-sent events)",
         description=EVENTS_DESCRIPTION,
         media_type="text/event-stream",
-        responses=responses(401),
+        responses=responses(401, 503),
     )
     async def events(
         self,
         request: Request[Any, Any, Any],
         db: DB,
         settings: AppSettings,
+        ticket: Annotated[
+            str | None,
+            Parameter(description="instead of the Authorization header: a ticket of POST /api/v1/auth/stream-ticket"),
+        ] = None,
         topics: Annotated[
             str | None, Parameter(description="only these topics, comma-separated: `case.dispatched,case.overdue`")
         ] = None,

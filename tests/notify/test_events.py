@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import socket
 import threading
@@ -147,4 +148,72 @@ async def test_a_reconnect_replays_what_was_missed_and_topics_filter(
 
 async def test_the_stream_needs_a_login(http: httpx.AsyncClient) -> None:
     r = await http.get("/api/v1/events")
+    assert r.status_code == 401
+
+
+async def test_a_browser_opens_the_stream_with_a_ticket_that_opens_nothing_else(
+    http: httpx.AsyncClient, announce: Announce, redis: Redis, cases: Cases
+) -> None:
+    """EventSource cannot send Authorization: a ticket from POST /auth/stream-ticket stands in, on /events only."""
+    headers = await token(http, "dispatcher1")
+    r = await http.post("/api/v1/auth/stream-ticket", headers=headers)
+    assert r.status_code == 201, r.text
+    ticket, expires_in = r.json()["ticket"], r.json()["expires_in"]
+    assert 0 < expires_in <= 60
+    key = "grid:stream-ticket:" + hashlib.sha256(ticket.encode()).hexdigest()
+    assert 0 < await redis.ttl(key) <= 60  # kept as its hash only, standing for the access token
+    assert await redis.get(key) == headers["Authorization"].removeprefix("Bearer ").encode()
+
+    for _ in range(2):  # EventSource reconnects with the same URL: the ticket works for its whole life
+        async with asyncio.timeout(20), http.stream("GET", "/api/v1/events", params={"ticket": ticket}) as response:
+            assert response.status_code == 200
+            stream = events(response)
+            assert (await anext(stream)).comment == "connected"
+            home, jobs = await announce(topic="case.urged", case_id=cases.home)
+            await jobs.flush(redis)
+            async for sse in stream:
+                if sse.id == str(home[0]):
+                    break
+            # scoped as the dispatcher: their district's event arrived
+            assert sse.event == "case.urged" and json.loads(sse.data or "")["district_code"] == cases.district
+
+    # anywhere else the ticket is no credential at all
+    r = await http.get("/api/v1/cases", params={"ticket": ticket})
+    assert r.status_code == 401
+    r = await http.get("/api/v1/auth/me", params={"ticket": ticket})
+    assert r.status_code == 401
+    r = await http.get("/api/v1/cases", headers={"Authorization": f"Bearer {ticket}"})
+    assert r.status_code == 401
+
+
+async def test_a_wrong_or_expired_ticket_is_401_and_a_ticket_needs_a_login(
+    http: httpx.AsyncClient, redis: Redis
+) -> None:
+    for bad in ("x" * 32, "short", "é" * 20, ""):
+        r = await http.get("/api/v1/events", params={"ticket": bad})
+        assert r.status_code == 401, (bad, r.text)
+    assert "stream-ticket" in (await http.get("/api/v1/events", params={"ticket": "x" * 32})).text
+    r = await http.post("/api/v1/auth/stream-ticket")
+    assert r.status_code == 401
+    headers = await token(http, "dispatcher1")
+    ticket = (await http.post("/api/v1/auth/stream-ticket", headers=headers)).json()["ticket"]
+    await redis.delete("grid:stream-ticket:" + hashlib.sha256(ticket.encode()).hexdigest())  # as when it expires
+    r = await http.get("/api/v1/events", params={"ticket": ticket})
+    assert r.status_code == 401
+
+
+async def test_logging_out_everywhere_ends_a_ticket(http: httpx.AsyncClient) -> None:
+    r = await http.post("/api/v1/auth/login", json={"username": "dispatcher1", "password": DEMO_PASSWORD})
+    login = r.json()
+    headers = {"Authorization": f"Bearer {login['access_token']}"}
+    ticket = (await http.post("/api/v1/auth/stream-ticket", headers=headers)).json()["ticket"]
+    r = await http.post(
+        "/api/v1/auth/logout", headers=headers, json={"refresh_token": login["refresh_token"], "everywhere": True}
+    )
+    assert r.status_code == 204, r.text
+    for _ in range(50):  # the principal cache hears of the revocation
+        r = await http.get("/api/v1/events", params={"ticket": ticket})
+        if r.status_code == 401:
+            break
+        await asyncio.sleep(0.1)
     assert r.status_code == 401

@@ -7,6 +7,7 @@ import hashlib
 import json
 import socket
 import threading
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 
@@ -203,10 +204,18 @@ async def test_a_wrong_or_expired_ticket_is_401_and_a_ticket_needs_a_login(
 
 
 async def test_logging_out_everywhere_ends_a_ticket(http: httpx.AsyncClient) -> None:
-    r = await http.post("/api/v1/auth/login", json={"username": "dispatcher1", "password": DEMO_PASSWORD})
+    # a user of this test's own: logging out everywhere revokes every token of the user the other tests share
+    username = f"ticket-{uuid.uuid4().hex[:10]}"
+    password = "ticket-Test-2026!"
+    body = {"username": username, "password": password, "display_name": "票据", "roles": ["supervisor"]}
+    r = await http.post("/api/v1/admin/users", json=body, headers=await token(http, "admin"))
+    assert r.status_code == 201, r.text
+    r = await http.post("/api/v1/auth/login", json={"username": username, "password": password})
     login = r.json()
     headers = {"Authorization": f"Bearer {login['access_token']}"}
     ticket = (await http.post("/api/v1/auth/stream-ticket", headers=headers)).json()["ticket"]
+    async with http.stream("GET", "/api/v1/events", params={"ticket": ticket}) as response:
+        assert response.status_code == 200  # it worked before the logout
     r = await http.post(
         "/api/v1/auth/logout", headers=headers, json={"refresh_token": login["refresh_token"], "everywhere": True}
     )
@@ -217,3 +226,5 @@ async def test_logging_out_everywhere_ends_a_ticket(http: httpx.AsyncClient) -> 
             break
         await asyncio.sleep(0.1)
     assert r.status_code == 401
+    r = await http.post(f"/api/v1/admin/users/{login['user']['id']}/deactivate", headers=await token(http, "admin"))
+    assert r.status_code == 200, r.text

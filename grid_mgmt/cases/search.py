@@ -28,6 +28,7 @@ from geo.validate import parse_bbox
 from grid_mgmt.cases import search_repository as repo
 from grid_mgmt.cases.lifecycle import Status
 from grid_mgmt.cases.schemas import CaseRead
+from grid_mgmt.db.engine import fair_gate
 from grid_mgmt.db.models.case import URGENCIES
 from grid_mgmt.lib.auth import Principal, current, holding
 from grid_mgmt.lib.errors import DomainError, InvalidInput
@@ -286,7 +287,7 @@ async def search(read_engine: AsyncEngine, principal: Principal, query: CaseQuer
     """One page of cases in the principal's scope and the cursor of the next page (None on the last), read through
     the list engine (`db.engine.make_read_engine`: its connections carry the list's settings; one round trip)."""
     try:
-        async with read_engine.connect() as conn:
+        async with fair_gate(read_engine), read_engine.connect() as conn:
             items, more = await repo.list_page(
                 conn, query.filter, principal, query.sort, query.after, query.limit, ALL_STATUSES
             )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import weakref
+
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from grid_mgmt.settings import Settings
@@ -51,6 +54,27 @@ def make_read_engine(settings: Settings) -> AsyncEngine:
         isolation_level="AUTOCOMMIT",
         connect_args={"server_settings": server_settings},
     )
+
+
+_GATES: weakref.WeakKeyDictionary[AsyncEngine, tuple[asyncio.AbstractEventLoop, asyncio.Semaphore]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def fair_gate(engine: AsyncEngine) -> asyncio.Semaphore:
+    """A first-come-first-served gate as wide as `engine`'s pool (no overflow), to pass before `engine.connect()`.
+
+    SQLAlchemy's pool queue lets a newcomer take a connection just given back before the waiter woken for it runs;
+    that waiter then queues again at the back. With more concurrent requests than connections some requests wait
+    for seconds (the case list at 64 connections: p50 98 ms, p99 980 ms). asyncio's Semaphore hands a released
+    slot to the longest waiter and lets no newcomer pass while anyone waits, so requests wait here in arrival order
+    and the pool itself never has waiters.
+    """
+    loop = asyncio.get_running_loop()
+    found = _GATES.get(engine)
+    if found is None or found[0] is not loop:  # a semaphore belongs to one event loop
+        found = _GATES[engine] = (loop, asyncio.Semaphore(engine.sync_engine.pool.size()))  # type: ignore[attr-defined]
+    return found[1]
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

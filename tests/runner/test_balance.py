@@ -16,6 +16,7 @@ import pytest
 from grid_mgmt.runner import balance
 from grid_mgmt.runner.proc import free_port, pid_alive
 from grid_mgmt.runner.up import api_command
+from tests.runner.test_runner_up import children_of
 
 HERE = Path(__file__).parent
 APP = "tests.runner.runner_fake_app:create_app"
@@ -34,15 +35,7 @@ def who(port: int) -> tuple[int, str] | None:
 
 
 def children(pid: int) -> set[int]:
-    found = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == pid:
-            found.add(int(stat.parent.name))
-    return found
+    return set(children_of(pid))
 
 
 def wait_for(predicate, timeout: float = 30.0):  # type: ignore[no-untyped-def]

@@ -171,33 +171,39 @@ async def missing_duty_grids(conn: AsyncConnection, codes: Sequence[str]) -> lis
 
 
 async def insert_session(
-    conn: AsyncConnection, user_id: int, token_hash: str, expires_at: dt.datetime, user_agent: str | None
-) -> None:
+    conn: AsyncConnection, user_id: int, token_hash: str, expires_at: dt.datetime, user_agent: str | None,
+    family_id: int | None = None,
+) -> None:  # fmt: skip
+    """A new refresh token of `family_id`'s chain, or (None) the first of a new login's chain."""
     sql = text("""
-        INSERT INTO refresh_token (user_id, token_hash, expires_at, user_agent)
-        VALUES (:user_id, :token_hash, :expires_at, :user_agent)
+        INSERT INTO refresh_token (id, user_id, token_hash, expires_at, user_agent, family_id)
+        SELECT n.id, :user_id, :token_hash, :expires_at, :user_agent, coalesce(CAST(:family AS bigint), n.id)
+        FROM (SELECT nextval(pg_get_serial_sequence('refresh_token', 'id')) AS id) n
     """)
-    params = {"user_id": user_id, "token_hash": token_hash, "expires_at": expires_at, "user_agent": user_agent}
+    params = {
+        "user_id": user_id, "token_hash": token_hash, "expires_at": expires_at, "user_agent": user_agent,
+        "family": family_id,
+    }  # fmt: skip
     await conn.execute(sql, params)
 
 
-async def rotate_session(conn: AsyncConnection, token_hash: str) -> int | None:
-    """Revoke a live session for rotation (it keeps its expiry); its user id, or None if none was live.
+async def rotate_session(conn: AsyncConnection, token_hash: str) -> Any | None:
+    """Revoke a live session for rotation (it keeps its expiry); its (user_id, family_id), or None if none was live.
 
     The compare-and-set makes two concurrent refreshes with one token yield one winner.
     """
     sql = text("""
         UPDATE refresh_token SET revoked_at = now()
-        WHERE token_hash = :h AND revoked_at IS NULL AND expires_at > now() RETURNING user_id
+        WHERE token_hash = :h AND revoked_at IS NULL AND expires_at > now() RETURNING user_id, family_id
     """)
-    user_id: int | None = await conn.scalar(sql, {"h": token_hash})
-    return user_id
+    return (await conn.execute(sql, {"h": token_hash})).first()
 
 
 async def find_session(conn: AsyncConnection, token_hash: str) -> Any | None:
-    """user_id, revoked_at, expires_at and whether it was rotated (revoked before it expired)."""
+    """user_id, family_id, revoked_at, expires_at and whether it was rotated (revoked before it expired)."""
     sql = text("""
-        SELECT user_id, revoked_at, expires_at, (revoked_at IS NOT NULL AND revoked_at < expires_at) AS rotated
+        SELECT user_id, family_id, revoked_at, expires_at,
+               (revoked_at IS NOT NULL AND revoked_at < expires_at) AS rotated
         FROM refresh_token WHERE token_hash = :h
     """)
     return (await conn.execute(sql, {"h": token_hash})).first()
@@ -211,6 +217,16 @@ async def end_session(conn: AsyncConnection, token_hash: str) -> int | None:
     """)
     user_id: int | None = await conn.scalar(sql, {"h": token_hash})
     return user_id
+
+
+async def end_family(conn: AsyncConnection, family_id: int) -> int:
+    """Revoke every live token of one login's chain; how many there were."""
+    sql = text("""
+        UPDATE refresh_token SET revoked_at = now(), expires_at = LEAST(expires_at, now())
+        WHERE family_id = :family AND revoked_at IS NULL
+    """)
+    result = await conn.execute(sql, {"family": family_id})
+    return int(result.rowcount or 0)
 
 
 async def end_all_sessions(conn: AsyncConnection, user_id: int) -> int:

@@ -73,13 +73,17 @@ class AccountService:
         return tokens
 
     async def _start_session(
-        self, conn: AsyncConnection, user_id: int, token_version: int, user_agent: str | None
-    ) -> TokenRead:
+        self, conn: AsyncConnection, user_id: int, token_version: int, user_agent: str | None,
+        family_id: int | None = None,
+    ) -> TokenRead:  # fmt: skip
+        """A new pair: a login's first refresh token, or (with `family_id`) the next of its chain."""
         user = await repo.get_user(conn, user_id)
         assert user is not None
         refresh, refresh_hash = new_refresh_token()
         expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(days=self.settings.refresh_token_days)
-        await repo.insert_session(conn, user_id, refresh_hash, expires_at, (user_agent or "")[:200] or None)
+        await repo.insert_session(
+            conn, user_id, refresh_hash, expires_at, (user_agent or "")[:200] or None, family_id=family_id
+        )
         access, _ = self.codec.issue(
             user_id=user_id,
             roles=user.roles,
@@ -90,31 +94,38 @@ class AccountService:
         return TokenRead(access_token=access, refresh_token=refresh, expires_in=self.codec.lifetime_s, user=user)
 
     async def refresh(self, refresh_token: str, *, user_agent: str | None = None) -> TokenRead:
-        """Trade a live refresh token for a new pair; the old one is revoked.
+        """Trade a live refresh token for a new pair of the same login; the old one is revoked.
 
-        Presenting a token that was already rotated means two parties hold it (one stole it): every session of
-        the user ends and every access token dies (the table has no session family, so the family is the user).
+        Presenting a token that was already rotated means two parties hold it (one copied it): that login's chain
+        ends (its newest refresh token too, whoever holds it) and every access token of the user dies at once, so a
+        thief's is useless; the user's other logins (other devices) keep their refresh tokens and get new access
+        tokens by refreshing.
         """
         token_hash = hash_refresh_token(refresh_token)
         reused_by: int | None = None
         async with self.engine.begin() as conn:
-            user_id = await repo.rotate_session(conn, token_hash)
-            if user_id is None:
+            rotated = await repo.rotate_session(conn, token_hash)
+            if rotated is None:
                 session = await repo.find_session(conn, token_hash)
                 if session is not None and session.rotated:
                     reused_by = session.user_id
-                    await repo.end_all_sessions(conn, session.user_id)
+                    await repo.end_family(conn, session.family_id)
                     await repo.bump_token_version(conn, session.user_id)
                 tokens = None
             else:
-                row = await repo.login_row(conn, user_id=user_id)
+                row = await repo.login_row(conn, user_id=rotated.user_id)
                 if row is not None and row.active:
-                    tokens = await self._start_session(conn, user_id, row.token_version, user_agent)
+                    tokens = await self._start_session(
+                        conn, rotated.user_id, row.token_version, user_agent, family_id=rotated.family_id
+                    )
                 else:
                     tokens = None
         if reused_by is not None:
             await self._changed(reused_by)
-            raise AuthFailed("this refresh token was already used: every session of the account has ended")
+            raise AuthFailed(
+                "this refresh token was already used: this login has ended on every device that held it; log in"
+                " again (other logins refresh as usual)"
+            )
         if tokens is None:
             raise AuthFailed("the refresh token is unknown, expired or revoked: log in again")
         return tokens

@@ -68,7 +68,7 @@ async def test_login_needs_both_fields(client: AsyncTestClient[Litestar]) -> Non
     assert r.status_code == 400 and "password" in r.text
 
 
-async def test_refresh_rotates_and_reuse_ends_every_session(client: AsyncTestClient[Litestar], make_user) -> None:
+async def test_refresh_rotates_and_reuse_ends_that_login_only(client: AsyncTestClient[Litestar], make_user) -> None:
     user = await make_user()
     first = await login_body(client, user["username"])
     other_device = await login_body(client, user["username"])
@@ -81,11 +81,33 @@ async def test_refresh_rotates_and_reuse_ends_every_session(client: AsyncTestCli
 
     r = await client.post(REFRESH, json={"refresh_token": first["refresh_token"]})  # replayed: someone copied it
     assert r.status_code == 401 and "already used" in r.json()["detail"]
+    # that login's chain has ended, its newest token too (whoever holds it), and every access token died at once
+    assert (await client.post(REFRESH, json={"refresh_token": second["refresh_token"]})).status_code == 401
     for session in (second, other_device):
-        assert (await client.post(REFRESH, json={"refresh_token": session["refresh_token"]})).status_code == 401
         r = await client.get(ME, headers=bearer(session["access_token"]))
         assert r.status_code == 401 and "revoked" in r.json()["detail"]
+    # the other device's login goes on: it refreshes and is back
+    r = await client.post(REFRESH, json={"refresh_token": other_device["refresh_token"]})
+    assert r.status_code == 200, r.text
+    assert (await client.get(ME, headers=bearer(r.json()["access_token"]))).status_code == 200
     await login_body(client, user["username"])  # the password still works
+
+
+async def test_a_refreshed_token_stays_in_its_login(client: AsyncTestClient[Litestar], make_user, pg) -> None:
+    """Each refresh row carries the family of the login it descends from; two logins are two families."""
+    user = await make_user()
+    one, two = await login_body(client, user["username"]), await login_body(client, user["username"])
+    token = one["refresh_token"]
+    for _ in range(3):
+        r = await client.post(REFRESH, json={"refresh_token": token})
+        assert r.status_code == 200, r.text
+        token = r.json()["refresh_token"]
+    rows = await pg.fetch("SELECT id, family_id FROM refresh_token WHERE user_id = $1 ORDER BY id", user["id"])
+    assert len(rows) == 5
+    families = {r["family_id"] for r in rows}
+    assert len(families) == 2 and all(f in {r["id"] for r in rows} for f in families)
+    assert sum(r["family_id"] == r["id"] for r in rows) == 2  # each login's first row heads its family
+    assert two["refresh_token"] != token
 
 
 async def test_unknown_refresh_token_is_401(client: AsyncTestClient[Litestar]) -> None:

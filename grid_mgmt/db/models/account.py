@@ -11,7 +11,8 @@ from grid_mgmt.db.base import Base
 
 
 class RefreshToken(Base):
-    """A login session; only the sha256 of the token is stored. Logout and deactivation revoke it."""
+    """A login session; only the sha256 of the token is stored. Logout and deactivation revoke it. Each refresh
+    makes a new row of the same family (`family_id`: the id of the login's first row)."""
 
     __tablename__ = "refresh_token"
 
@@ -22,6 +23,7 @@ class RefreshToken(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     user_agent: Mapped[str | None] = mapped_column(String(200))
+    family_id: Mapped[int] = mapped_column(BigInteger, index=True)
 
 
 class IdempotencyKey(Base):

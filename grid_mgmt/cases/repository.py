@@ -217,10 +217,22 @@ async def class_facts(source: Source, category_code: str) -> ClassFacts | None:
     """A class of the dictionary (None when unknown). The whole dictionary is read at once and kept per process for
     CLASSES_CACHE_S, so a report of a known class costs no query; with an engine as `source` a connection is taken
     only to read it."""
+    found: ClassFacts | None = (await _dictionary(source, category_code)).get(category_code)
+    return found
+
+
+async def public_codes(source: Source) -> list[str]:
+    """The codes of the classes citizens may report or could (public, active or not), from the cached dictionary."""
+    return sorted(code for code, facts in (await _dictionary(source)).items() if facts.public)
+
+
+async def _dictionary(source: Source, wanted: str | None = None) -> dict[str, ClassFacts]:
+    """The cached class dictionary, read again when it is older than CLASSES_CACHE_S or does not know `wanted`
+    (then at most every MISS_RELOAD_S)."""
     now = time.monotonic()
-    found: ClassFacts | None = _CLASSES[1].get(category_code)
-    stale = _CLASSES[0] <= now or (found is None and _CLASSES[0] - CLASSES_CACHE_S + MISS_RELOAD_S <= now)
-    if stale:
+    facts: dict[str, ClassFacts] = _CLASSES[1]
+    missing = wanted is not None and wanted not in facts
+    if _CLASSES[0] <= now or (missing and _CLASSES[0] - CLASSES_CACHE_S + MISS_RELOAD_S <= now):
         async with connected(source) as conn:
             rows = (await conn.execute(text(_CLASSES_SQL))).all()
         facts = {
@@ -229,8 +241,7 @@ async def class_facts(source: Source, category_code: str) -> ClassFacts | None:
             for r in rows
         }  # fmt: skip
         _CLASSES[:] = [time.monotonic() + CLASSES_CACHE_S, facts]
-        found = facts.get(category_code)
-    return found
+    return facts
 
 
 def forget_classes() -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from grid_mgmt.cases.repository import public_codes
 from grid_mgmt.lib.sql import driver_connection, text
 from grid_mgmt.open311.rules import CLOSED, NOTES, STATUS_NOTES, RequestQuery
 
@@ -64,8 +65,14 @@ EXTENSION_COLUMNS = f""",
     ) n)"""
 """What `extensions=true` adds (schemas.ExtendedAttributesRead in its order, then the notes as JSON text)."""
 
-_PUBLIC = "c.category_code = ANY(ARRAY(SELECT code FROM category WHERE public)) AND c.status <> 'merged'"
-"""The cases Open311 shows: of classes citizens may report, whatever their source, except merged duplicates."""
+
+def _public(codes: list[str]) -> str:
+    """The cases Open311 shows: of classes citizens may report (`codes`), whatever their source, except merged
+    duplicates. The codes are written into the statement (our dictionary's own codes, quoted), not bound: a constant
+    list of nine or more is looked up by hash, a bound one or `ANY(ARRAY(SELECT …))` is compared one by one with the
+    collation for every row read (measured: 1.1 ms of a 5 ms statement for 1,000 requests)."""
+    listed = ", ".join(map(_lit, codes))
+    return f"c.category_code = ANY(ARRAY[{listed}]::text[]) AND c.status <> 'merged'"
 
 
 def degrees_around(lat: float, radius_m: float) -> tuple[float, float]:
@@ -74,15 +81,16 @@ def degrees_around(lat: float, radius_m: float) -> tuple[float, float]:
     return margin / (111_320.0 * max(math.cos(math.radians(lat)), 0.01)), margin / 110_574.0
 
 
-def requests_sql(q: RequestQuery) -> tuple[str, list[Any]]:
-    """The statement answering one page of `GET requests` (asyncpg's $n parameters), and its arguments."""
+def requests_sql(q: RequestQuery, public_codes: list[str]) -> tuple[str, list[Any]]:
+    """The statement answering one page of `GET requests` (asyncpg's $n parameters) over the public classes
+    `public_codes`, and its arguments."""
     args: list[Any] = []
 
     def arg(value: Any) -> str:
         args.append(value)
         return f"${len(args)}"
 
-    where = [_PUBLIC]
+    where = [_public(public_codes)]
     if q.ids:  # the spec: ids override every other parameter
         where.append(f"c.case_no = ANY({arg(list(q.ids))}::text[])")
     else:
@@ -124,7 +132,7 @@ ORDER BY r.{order} DESC, r.id DESC"""
 
 async def request_rows(conn: AsyncConnection, q: RequestQuery) -> list[Any]:
     """One page of service requests as asyncpg records (columns: REQUEST_COLUMNS, then EXTENSION_COLUMNS)."""
-    sql, args = requests_sql(q)
+    sql, args = requests_sql(q, await public_codes(conn))
     return list(await (await driver_connection(conn)).fetch(sql, *args))
 
 

@@ -19,6 +19,23 @@ from grid_mgmt.settings import Settings
 log = logging.getLogger(__name__)
 KEY_PREFIX = "grid:rate:"
 
+_COUNT = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local hits = redis.call('INCR', key)
+  local ttl = redis.call('TTL', key)
+  if ttl < 0 then
+    redis.call('EXPIRE', key, ARGV[i])
+    ttl = tonumber(ARGV[i])
+  end
+  out[2 * i - 1] = hits
+  out[2 * i] = ttl
+end
+return out
+"""
+"""Counts one hit on each key (a new counter's window starts now) and answers hits and seconds left per key: one
+command and one reply per request (a MULTI/INCR/EXPIRE/TTL/EXEC pipeline cost the API ~60 µs more per request)."""
+
 
 class RateLimited(DomainError):
     """Too many requests (429); `retry_after` seconds until the limit that was hit lets the next one through."""
@@ -49,13 +66,14 @@ class RateLimiter:
     """Counts hits per (limit, subject) in Redis: a window starts with the first hit and lasts `window_s`.
 
     Every hit counts, refused ones too (a flood stays refused until its window ends). All limits of one request are
-    counted in one pipelined transaction: one round trip. Redis down: the request goes through and a warning is
+    counted by one script, atomically: one round trip. Redis down: the request goes through and a warning is
     logged — the limits protect the service, they must not stop it (the database is the truth).
     """
 
     def __init__(self, redis: Redis | None, prefix: str = KEY_PREFIX):
         self._redis = redis
         self._prefix = prefix
+        self._count = redis.register_script(_COUNT) if redis is not None else None
 
     def key(self, limit: Limit, subject: str) -> str:
         """The Redis key of a subject's counter (hashed: no addresses, phones or e-mails in Redis keys)."""
@@ -68,21 +86,16 @@ class RateLimiter:
         A subject of None and a limit of max_hits ≤ 0 are skipped.
         """
         active = [(limit, subject) for limit, subject in checks if subject is not None and limit.max_hits > 0]
-        if self._redis is None or not active:
+        if self._count is None or not active:
             return
+        keys = [self.key(limit, subject) for limit, subject in active]
         try:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                for limit, subject in active:
-                    key = self.key(limit, subject)
-                    pipe.incr(key)
-                    pipe.expire(key, limit.window_s, nx=True)
-                    pipe.ttl(key)
-                replies = await pipe.execute()
+            replies = await self._count(keys=keys, args=[limit.window_s for limit, _ in active])
         except (RedisError, OSError) as exc:
             log.warning("rate limits unavailable (%s); letting the request through", exc)
             return
         for i, (limit, _) in enumerate(active):
-            count, ttl = int(replies[3 * i]), int(replies[3 * i + 2])
+            count, ttl = int(replies[2 * i]), int(replies[2 * i + 1])
             if count > limit.max_hits:
                 retry_after = ttl if ttl > 0 else limit.window_s
                 raise RateLimited(

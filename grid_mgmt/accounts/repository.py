@@ -219,21 +219,20 @@ async def end_session(conn: AsyncConnection, token_hash: str) -> int | None:
     return user_id
 
 
+_END = {
+    column: text(f"""
+        UPDATE refresh_token SET revoked_at = now(), expires_at = LEAST(expires_at, now())
+        WHERE {column} = :value AND revoked_at IS NULL
+    """)
+    for column in ("user_id", "family_id")
+}
+
+
 async def end_family(conn: AsyncConnection, family_id: int) -> int:
     """Revoke every live token of one login's chain; how many there were."""
-    sql = text("""
-        UPDATE refresh_token SET revoked_at = now(), expires_at = LEAST(expires_at, now())
-        WHERE family_id = :family AND revoked_at IS NULL
-    """)
-    result = await conn.execute(sql, {"family": family_id})
-    return int(result.rowcount or 0)
+    return int((await conn.execute(_END["family_id"], {"value": family_id})).rowcount or 0)
 
 
 async def end_all_sessions(conn: AsyncConnection, user_id: int) -> int:
     """Revoke every live session of a user; how many there were."""
-    sql = text("""
-        UPDATE refresh_token SET revoked_at = now(), expires_at = LEAST(expires_at, now())
-        WHERE user_id = :id AND revoked_at IS NULL
-    """)
-    result = await conn.execute(sql, {"id": user_id})
-    return int(result.rowcount or 0)
+    return int((await conn.execute(_END["user_id"], {"value": user_id})).rowcount or 0)

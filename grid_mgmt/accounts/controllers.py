@@ -7,9 +7,11 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, get, patch, post
 from litestar.di import Provide
+from litestar.exceptions import ServiceUnavailableException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from redis.exceptions import RedisError
 
 from grid_mgmt.accounts import tickets
 from grid_mgmt.accounts.deps import Accounts, provide_accounts
@@ -109,7 +111,10 @@ class AuthController(Controller):
     async def stream_ticket(self, request: Request[Any, Any, Any], settings: AppSettings) -> StreamTicketRead:
         token = (bearer_token(request.scope) or "").strip().partition(" ")[2].strip()
         ttl = min(settings.stream_ticket_ttl_s, int(request.scope["auth"].exp - time.time()))
-        ticket = await tickets.issue(request.app.state["redis"], token, ttl)
+        try:
+            ticket = await tickets.issue(request.app.state["redis"], token, ttl)
+        except RedisError:
+            raise ServiceUnavailableException(tickets.REDIS_DOWN) from None
         return StreamTicketRead(ticket=ticket, expires_in=max(1, ttl))
 
     @get("/me", summary="The logged-in user", guards=[authenticated], responses=errors(401))

@@ -101,7 +101,7 @@ async def _redeemed(scope: Scope, ticket: str) -> str:
     try:
         token = await tickets.redeem(scope["litestar_app"].state["redis"], ticket)
     except RedisError:
-        raise ServiceUnavailableException("stream tickets are kept in Redis, which does not answer: retry") from None
+        raise ServiceUnavailableException(tickets.REDIS_DOWN) from None
     if token is None:
         raise NotAuthorizedException(
             "the stream ticket is unknown or has expired: ask POST /api/v1/auth/stream-ticket for a new one"

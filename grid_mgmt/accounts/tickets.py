@@ -6,7 +6,7 @@ A browser's `EventSource` opens `GET /api/v1/events` with no way to add `Authori
 stands for, lives GRID_STREAM_TICKET_TTL_S (60 s, never longer than the token) and is accepted only on
 TICKET_PATHS, so one seen in a proxy's access log opens nothing else and soon nothing at all. It stays valid for
 its whole life (EventSource reconnects with the same URL); the token behind it is checked as usual on every use,
-so logging out or deactivating the account ends it too.
+so logging out everywhere, a password change or deactivating the account ends it too.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from redis.asyncio import Redis
 TICKET_PATHS = frozenset({"/api/v1/events", "/api/v1/events/"})
 """The paths where `?ticket=` may stand in for the Authorization header."""
 _KEY = "grid:stream-ticket:"
+REDIS_DOWN = "stream tickets are kept in Redis, which does not answer: retry"
+"""The 503 when Redis is down (a ticket can be neither issued nor redeemed)."""
 
 
 def _key(ticket: str) -> str:

@@ -228,3 +228,21 @@ async def test_logging_out_everywhere_ends_a_ticket(http: httpx.AsyncClient) -> 
     assert r.status_code == 401
     r = await http.post(f"/api/v1/admin/users/{login['user']['id']}/deactivate", headers=await token(http, "admin"))
     assert r.status_code == 200, r.text
+
+
+async def test_without_redis_a_ticket_is_503_not_500() -> None:
+    from litestar.exceptions import ServiceUnavailableException
+
+    from grid_mgmt.accounts.middleware import _redeemed
+
+    down = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2, socket_timeout=0.2)
+
+    class App:
+        state = {"redis": down}
+
+    try:
+        with pytest.raises(ServiceUnavailableException) as refused:
+            await _redeemed({"litestar_app": App()}, "x" * 32)  # type: ignore[typeddict-item]
+        assert "Redis" in str(refused.value.detail)
+    finally:
+        await down.aclose()

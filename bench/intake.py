@@ -400,6 +400,12 @@ def run_intake(
         if variants and row.measured != "not timed":
             rows.append(
                 run_intake_one(
+                    cfg, db, label="intake, one SO_REUSEPORT socket per process (comparison)", points=points,
+                    users=users, graded=False, noop=noop, env_extra={"GRID_SERVE_SPREAD": "reuseport"}, verify=False,
+                )
+            )  # fmt: skip
+            rows.append(
+                run_intake_one(
                     cfg, db, label="intake, uvicorn --workers 2: one shared socket (comparison)", points=points,
                     users=users, graded=False, noop=noop, reuseport=False, verify=False,
                 )

@@ -1,23 +1,36 @@
-"""`grid-mgmt serve` with several API processes: one SO_REUSEPORT listening socket per process, restarted on death.
+"""`grid-mgmt serve` with several API processes: connections dealt round-robin by a supervisor that restarts them.
 
-`uvicorn --workers N` shares one listening socket and whichever process wakes first accepts, so a burst of new
-connections (a proxy's pool, a benchmark's 16) can land 12/4: one process saturates while the other idles
-(measured on Open311's list: 143 req/s with the machine 1.58/2 busy, against 209 req/s and 1.99/2 here). This
-supervisor binds one socket per process with SO_REUSEPORT, so the kernel spreads new connections over them by a
-hash of the address pair. It keeps the sockets open for its whole life: a process that dies is started again on
-the same socket, and connections that arrive meanwhile wait in that socket's backlog instead of being refused. A
-process that keeps dying within seconds of its start (a bad setting, a missing database driver) stops everything
-with exit code 1 rather than looping. SIGTERM / SIGINT stop the processes (uvicorn finishes requests in flight).
+How new connections reach the processes decides how evenly they are loaded, because clients (a proxy's pool, a
+benchmark's 64) keep their connections open: a process with 38 of 64 connections answers them ~20 % slower than a
+process with its fair 32 would, and the slowest hundredth of all answers comes from it.
 
-Each process is `python -m grid_mgmt.runner.balance child --fd N …`: uvicorn's own `Server.run(sockets=…)` on the
-inherited socket (uvicorn's `--fd` would wrap it as a Unix socket and lose the client's address).
+* `uvicorn --workers N` shares one listening socket; whichever process wakes first accepts every pending
+  connection: 46/18, 62/2 and 64/0 were seen.
+* One `SO_REUSEPORT` socket per process (`--spread reuseport`): the kernel hashes the address pair, so the split is
+  a coin toss per connection: 39/25 and 26/38 were seen.
+* The default, `--spread round-robin`: this supervisor accepts every connection on the one listening socket and
+  hands it to the processes in turn, over a Unix datagram socket per process (SCM_RIGHTS); 64 connections land
+  32/32. The connection is then the process's own: the supervisor is out of the way of requests, and the process
+  sees the client's real address (the rate limits key on it).
+
+The supervisor keeps the listening socket and each process's hand-off socket for its whole life: a process that dies
+is started again on the same hand-off socket (connections handed to it meanwhile wait there), no connection goes to
+a dead process, and while none is alive new connections wait in the listen backlog. A process that keeps dying
+within seconds of its start (a bad setting, a missing database driver) stops everything with exit code 1 rather than
+looping. SIGTERM / SIGINT stop the processes (uvicorn finishes requests in flight).
+
+Each process is `python -m grid_mgmt.runner.balance child …`: uvicorn's own `Server`, taking its connections from
+the hand-off socket (round-robin) or serving its inherited `SO_REUSEPORT` socket (reuseport).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
+import functools
 import os
+import selectors
 import signal
 import socket
 import subprocess
@@ -26,6 +39,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import FrameType
+from typing import Any
 
 from grid_mgmt.runner.probe import say
 from grid_mgmt.runner.proc import die_with_parent
@@ -37,17 +51,25 @@ QUICK_EXITS = 5
 STOP_TIMEOUT_S = 30.0
 """Seconds the processes get to finish their requests after SIGTERM before they are killed."""
 BACKLOG = 2048
+TEND_EVERY_S = 0.2
+"""How often the supervisor looks for dead processes."""
+ACCEPT_BURST = 256
+"""Connections accepted in a row before the supervisor looks at its processes again."""
+SPREADS = ("round-robin", "reuseport")
 
 
 def supported() -> bool:
-    """Whether this platform has SO_REUSEPORT with the kernel spreading connections over the sockets (Linux)."""
-    return hasattr(socket, "SO_REUSEPORT") and sys.platform.startswith("linux")
+    """Whether this platform can hand connections to processes (SCM_RIGHTS) and share a port (SO_REUSEPORT)."""
+    return hasattr(socket, "SO_REUSEPORT") and hasattr(socket, "send_fds") and sys.platform.startswith("linux")
 
 
-def command(app: str, host: str, port: int, workers: int, extra: Sequence[str] = ()) -> list[str]:
-    """The command line of the supervisor serving the application factory `app` with `workers` processes."""
+def command(
+    app: str, host: str, port: int, workers: int, extra: Sequence[str] = (), spread: str | None = None
+) -> list[str]:
+    """The command line of the supervisor serving the application factory `app` with `workers` processes (`spread`:
+    how connections reach them; by default GRID_SERVE_SPREAD, else round-robin)."""
     cmd = [sys.executable, "-m", "grid_mgmt.runner.balance", "serve", app, "--host", host, "--port", str(port)]
-    return [*cmd, "--workers", str(workers), *extra]
+    return [*cmd, "--workers", str(workers), *(["--spread", spread] if spread else []), *extra]
 
 
 def listener(host: str, port: int, *, shared: bool = True) -> socket.socket:
@@ -63,7 +85,6 @@ def listener(host: str, port: int, *, shared: bool = True) -> socket.socket:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # Linux copies it to accepted connections
         sock.bind(address)
         sock.listen(BACKLOG)
-        sock.set_inheritable(True)
     except OSError:
         sock.close()
         raise
@@ -72,11 +93,13 @@ def listener(host: str, port: int, *, shared: bool = True) -> socket.socket:
 
 @dataclass
 class Slot:
-    """One API process and the socket it serves; `quick` counts its crash-loop exits in a row."""
+    """One API process and what it serves: its own listening socket (reuseport) or its end of a hand-off socket
+    (round-robin; `feed` is the supervisor's end). `quick` counts its crash-loop exits in a row."""
 
     number: int
     sock: socket.socket
     child_args: list[str]
+    feed: socket.socket | None = None
     process: subprocess.Popen[bytes] | None = None
     started: float = 0.0
     quick: int = 0
@@ -84,27 +107,46 @@ class Slot:
 
     def start(self) -> None:
         fd = self.sock.fileno()
-        cmd = [sys.executable, "-m", "grid_mgmt.runner.balance", "child", "--fd", str(fd), *self.child_args]
+        how = ["--channel" if self.feed is not None else "--fd", str(fd)]
+        cmd = [sys.executable, "-m", "grid_mgmt.runner.balance", "child", *how, *self.child_args]
         self.process = subprocess.Popen(cmd, pass_fds=(fd,), stdin=subprocess.DEVNULL, preexec_fn=die_with_parent())
         self.started = time.monotonic()
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def close(self) -> None:
+        self.sock.close()
+        if self.feed is not None:
+            self.feed.close()
+
 
 class _Stopping(Exception):
     pass
 
 
-def serve(app: str, host: str, port: int, workers: int, child_args: Sequence[str] = ()) -> int:
+def serve(
+    app: str, host: str, port: int, workers: int, child_args: Sequence[str] = (), spread: str = SPREADS[0]
+) -> int:
     """Run `workers` API processes on host:port until SIGTERM / SIGINT (0) or a crash loop (1)."""
     try:
-        listener(host, port, shared=False).close()  # fails when anything listens there, a server like us included
-        socks = [listener(host, port) for _ in range(workers)]
+        main = listener(host, port, shared=False)  # fails when anything listens there, a server like us included
+        if spread == "reuseport":
+            main.close()
+            socks = [listener(host, port) for _ in range(workers)]
     except OSError as exc:
         say(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}")
         return 1
-    slots = [Slot(i + 1, s, [app, *child_args]) for i, s in enumerate(socks)]
+    args = [app, *child_args]
+    if spread == "reuseport":
+        slots = [Slot(i + 1, s, args) for i, s in enumerate(socks)]
+    else:
+        slots = []
+        for i in range(workers):
+            feed, end = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+            feed.setblocking(False)
+            slots.append(Slot(i + 1, end, args, feed=feed))
+    dealer = _Dealer(main, slots) if spread != "reuseport" else None
 
     def on_signal(signum: int, _: FrameType | None) -> None:
         raise _Stopping(signal.Signals(signum).name)
@@ -113,9 +155,12 @@ def serve(app: str, host: str, port: int, workers: int, child_args: Sequence[str
     try:
         for slot in slots:
             slot.start()
-        say(f"serving {app} on {host}:{port} with {workers} processes (SO_REUSEPORT)")
+        say(f"serving {app} on {host}:{port} with {workers} processes ({spread})")
         while True:
-            time.sleep(0.2)
+            if dealer is None:
+                time.sleep(TEND_EVERY_S)
+            else:
+                dealer.deal_for(TEND_EVERY_S)
             for slot in slots:
                 if not _tend(slot):
                     return 1
@@ -124,12 +169,70 @@ def serve(app: str, host: str, port: int, workers: int, child_args: Sequence[str
     finally:
         for s in previous:  # a second Ctrl-C must not cut the stopping short
             signal.signal(s, signal.SIG_IGN)
+        if dealer is not None:
+            dealer.close()
         _stop(slots)
         for slot in slots:
-            slot.sock.close()
+            slot.close()
         for s, handler in previous.items():
             signal.signal(s, handler)
     return 0
+
+
+class _Dealer:
+    """Accepts the connections of the listening socket and hands them to the live processes in turn."""
+
+    def __init__(self, sock: socket.socket, slots: Sequence[Slot]):
+        self.sock = sock
+        self.slots = slots
+        self.next = 0
+        sock.setblocking(False)
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(sock, selectors.EVENT_READ)
+
+    def deal_for(self, seconds: float) -> None:
+        """Hand over connections as they come for `seconds`; while no process can take one, leave them queued."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if not self.selector.select(left):
+                continue
+            for _ in range(ACCEPT_BURST):
+                if not any(slot.alive() for slot in self.slots):  # it waits in the backlog; look again shortly
+                    time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+                    break
+                try:
+                    conn, _ = self.sock.accept()
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError as exc:  # out of file descriptors, a connection reset before it was accepted
+                    say(f"accept failed: {exc}")
+                    break
+                with conn:  # our copy closes once the process has its own
+                    self._hand(self._pick(), conn)
+
+    def _pick(self) -> Slot | None:
+        """The next live process in turn (None when none is alive)."""
+        for i in range(len(self.slots)):
+            slot = self.slots[(self.next + i) % len(self.slots)]
+            if slot.alive():
+                self.next = (self.next + i + 1) % len(self.slots)
+                return slot
+        return None
+
+    def _hand(self, first: Slot | None, conn: socket.socket) -> None:
+        """Give `conn` to `first`, or to the next live process when its queue is full; drop it when all are."""
+        for slot in (*([first] if first else []), *(s for s in self.slots if s is not first and s.alive())):
+            assert slot.feed is not None
+            try:
+                socket.send_fds(slot.feed, [b"c"], [conn.fileno()])
+                return
+            except (BlockingIOError, InterruptedError):
+                continue
+        say("every API process has a full queue of new connections; closing one")
+
+    def close(self) -> None:
+        self.selector.close()
+        self.sock.close()
 
 
 def _tend(slot: Slot) -> bool:
@@ -172,13 +275,58 @@ def _stop(slots: Sequence[Slot]) -> None:
             slot.process.wait()
 
 
-def child(fd: int, app: str, log_level: str, access_log: bool) -> int:
-    """One API process: uvicorn serving the factory `app` on the inherited listening socket `fd`."""
+def _uvicorn_server() -> type[Any]:
     import uvicorn
 
-    sock = socket.socket(fileno=fd)  # the family (IPv4 / IPv6) is read from the socket itself
+    class HandedServer(uvicorn.Server):
+        """uvicorn serving the connections that arrive on a hand-off socket instead of a listening socket."""
+
+        def __init__(self, config: uvicorn.Config, channel: socket.socket):
+            super().__init__(config)
+            self.channel = channel
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=[])  # the app's lifespan, no listening socket
+            config, loop = self.config, asyncio.get_running_loop()
+            protocol = functools.partial(
+                config.http_protocol_class,  # type: ignore[call-arg]  # uvicorn's protocols take these keywords
+                config=config, server_state=self.server_state, app_state=self.lifespan.state,
+            )  # fmt: skip  # what uvicorn's create_server gives each connection
+            self.channel.setblocking(False)
+            loop.add_reader(self.channel.fileno(), self._take, loop, protocol)
+
+        def _take(self, loop: asyncio.AbstractEventLoop, protocol: Any) -> None:
+            while True:
+                try:
+                    _, fds, _, _ = socket.recv_fds(self.channel, 16, 1)
+                except (BlockingIOError, InterruptedError):
+                    return
+                for fd in fds:
+                    conn = socket.socket(fileno=fd)
+                    if self.should_exit:
+                        conn.close()
+                    else:
+                        loop.create_task(loop.connect_accepted_socket(protocol, conn))
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            asyncio.get_running_loop().remove_reader(self.channel.fileno())
+            await super().shutdown(sockets)
+
+    return HandedServer
+
+
+def child(app: str, log_level: str, access_log: bool, *, fd: int | None = None, channel: int | None = None) -> int:
+    """One API process: uvicorn serving the factory `app` on the inherited listening socket `fd`, or on the
+    connections handed over the inherited Unix socket `channel`."""
+    import uvicorn
+
     config = uvicorn.Config(app, factory=True, log_level=log_level, access_log=access_log)
-    uvicorn.Server(config).run(sockets=[sock])
+    if channel is not None:
+        _uvicorn_server()(config, socket.socket(fileno=channel)).run()
+    else:
+        assert fd is not None
+        sock = socket.socket(fileno=fd)  # the family (IPv4 / IPv6) is read from the socket itself
+        uvicorn.Server(config).run(sockets=[sock])
     return 0
 
 
@@ -194,13 +342,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             p.add_argument("--host", default="127.0.0.1")
             p.add_argument("--port", type=int, default=8000)
             p.add_argument("--workers", type=int, default=2)
+            p.add_argument(
+                "--spread", choices=SPREADS, default=os.environ.get("GRID_SERVE_SPREAD") or SPREADS[0],
+                help="how new connections reach the processes (default: GRID_SERVE_SPREAD, else round-robin)",
+            )  # fmt: skip
         else:
-            p.add_argument("--fd", type=int, required=True)
+            how = p.add_mutually_exclusive_group(required=True)
+            how.add_argument("--fd", type=int, help="an inherited listening socket")
+            how.add_argument("--channel", type=int, help="an inherited Unix socket connections are handed over")
     args = parser.parse_args(argv)
     if args.role == "child":
-        return child(args.fd, args.app, args.log_level, args.access_log)
+        return child(args.app, args.log_level, args.access_log, fd=args.fd, channel=args.channel)
     forwarded = ["--log-level", args.log_level, *([] if args.access_log else ["--no-access-log"])]
-    return serve(args.app, args.host, args.port, max(1, args.workers), forwarded)
+    return serve(args.app, args.host, args.port, max(1, args.workers), forwarded, args.spread)
 
 
 if __name__ == "__main__":

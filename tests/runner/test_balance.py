@@ -1,10 +1,12 @@
-"""`grid-mgmt serve` with several processes (runner/balance.py): one SO_REUSEPORT socket per process, each sees
-the client's real address, a killed process is replaced on its socket, SIGTERM stops all, a crash loop gives up."""
+"""`grid-mgmt serve` with several processes (runner/balance.py): connections dealt in turn (or by SO_REUSEPORT), each
+process sees the client's real address, a killed process is replaced, SIGTERM stops all, a crash loop gives up."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
+import socket
 import subprocess
 import time
 import urllib.request
@@ -21,7 +23,7 @@ from tests.runner.test_runner_up import children_of
 HERE = Path(__file__).parent
 APP = "tests.runner.runner_fake_app:create_app"
 
-pytestmark = pytest.mark.skipif(not balance.supported(), reason="SO_REUSEPORT balancing is Linux-only")
+pytestmark = pytest.mark.skipif(not balance.supported(), reason="handing connections to processes is Linux-only")
 
 
 def who(port: int) -> tuple[int, str] | None:
@@ -48,13 +50,28 @@ def wait_for(predicate, timeout: float = 30.0):  # type: ignore[no-untyped-def]
     pytest.fail(f"not within {timeout} s")
 
 
-@pytest.fixture
-def served() -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+def kept_open(port: int, count: int) -> tuple[list[socket.socket], list[int]]:
+    """`count` keep-alive connections opened at once, and the process id that answered on each."""
+    conns = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(count)]
+    pids = []
+    for c in conns:
+        c.sendall(b"GET /who HTTP/1.1\r\nHost: x\r\n\r\n")
+    for c in conns:
+        answer = b""
+        while not (found := re.search(rb"(\d+) 127\.0\.0\.1", answer)):  # the body, maybe chunked
+            chunk = c.recv(4096)
+            assert chunk, answer
+            answer += chunk
+        pids.append(int(found.group(1)))
+    return conns, pids
+
+
+@pytest.fixture(params=balance.SPREADS)
+def served(request: pytest.FixtureRequest) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(HERE.parent.parent)}
-    proc = subprocess.Popen(
-        [*balance.command(APP, "127.0.0.1", port, 2), "--no-access-log", "--log-level", "warning"], env=env
-    )
+    cmd = balance.command(APP, "127.0.0.1", port, 2, spread=request.param)
+    proc = subprocess.Popen([*cmd, "--no-access-log", "--log-level", "warning"], env=env)
     try:
         yield proc, port
     finally:
@@ -74,7 +91,7 @@ def test_both_processes_answer_with_the_clients_address_and_a_dead_one_is_replac
     proc, port = served
     wait_for(lambda: who(port))
     seen = {}
-    for _ in range(60):  # new connections spread over both sockets by a hash of the address pair
+    for _ in range(60):  # new connections dealt in turn, or spread by a hash of the address pair
         answer = who(port)
         assert answer is not None
         seen[answer[0]] = answer[1]
@@ -122,3 +139,28 @@ def test_a_second_server_on_the_same_port_is_refused_not_sharing_it(served) -> N
     r = subprocess.run([*balance.command(APP, "127.0.0.1", port, 2)], capture_output=True, text=True, timeout=30)
     assert r.returncode == 1 and "cannot listen" in r.stderr
     assert proc.poll() is None and len(children(proc.pid)) == 2
+
+
+def test_connections_kept_open_are_dealt_evenly_and_a_dead_process_gets_none() -> None:
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(HERE.parent.parent)}
+    proc = subprocess.Popen([*balance.command(APP, "127.0.0.1", port, 2), "--log-level", "warning"], env=env)
+    try:
+        wait_for(lambda: who(port))
+        one_by_one = [who(port) for _ in range(10)]
+        assert all(one_by_one[i][0] != one_by_one[i + 1][0] for i in range(9)), one_by_one  # type: ignore[index]
+        conns, pids = kept_open(port, 64)  # as a benchmark's (or a proxy's) pool opens them: all at once
+        counts = sorted(pids.count(p) for p in set(pids))
+        assert counts == [32, 32], counts  # SO_REUSEPORT's hash gave 39/25 and 26/38
+        victim = pids[0]
+        os.kill(victim, signal.SIGKILL)
+        wait_for(lambda: victim not in children(proc.pid) and len(children(proc.pid)) == 2)
+        more, pids_after = kept_open(port, 8)
+        assert victim not in pids_after and set(pids_after) <= children(proc.pid)
+        for c in (*conns, *more):
+            c.close()
+    finally:
+        proc.kill()
+        proc.wait()
+        for pid in children(proc.pid):
+            os.kill(pid, signal.SIGKILL)

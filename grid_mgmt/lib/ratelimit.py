@@ -1,4 +1,5 @@
-"""Rate limits in Redis, shared by every API process: fixed windows per subject, checked in one round trip."""
+"""Rate limits in Redis, shared by every API process: fixed windows per subject, checked in one round trip (which the
+concurrent requests of a process share)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ import logging
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from litestar.connection import ASGIConnection
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from grid_mgmt.lib.errors import DomainError
+from grid_mgmt.lib.groupcommit import GroupCommit
 from grid_mgmt.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -34,7 +37,12 @@ end
 return out
 """
 """Counts one hit on each key (a new counter's window starts now) and answers hits and seconds left per key: one
-command and one reply per request (a MULTI/INCR/EXPIRE/TTL/EXEC pipeline cost the API ~60 µs more per request)."""
+command and one reply for the limits of many requests (a MULTI/INCR/EXPIRE/TTL/EXEC pipeline per request cost the API
+~60 µs more per request; one script call per request ~50 µs more than one per batch)."""
+
+Counts = GroupCommit[tuple[list[str], list[int]], list[int] | None]
+"""(keys, windows) of one request → [hits, seconds left] per key, or None while Redis cannot be reached."""
+_COUNTERS: WeakKeyDictionary[Redis, Counts] = WeakKeyDictionary()
 
 
 class RateLimited(DomainError):
@@ -66,14 +74,15 @@ class RateLimiter:
     """Counts hits per (limit, subject) in Redis: a window starts with the first hit and lasts `window_s`.
 
     Every hit counts, refused ones too (a flood stays refused until its window ends). All limits of one request are
-    counted by one script, atomically: one round trip. Redis down: the request goes through and a warning is
-    logged — the limits protect the service, they must not stop it (the database is the truth).
+    counted by one script, atomically; the requests of a process that arrive while a count is on its way are
+    counted together by the next call (`lib.groupcommit`): one round trip each. Redis down: the request goes through
+    and a warning is logged — the limits protect the service, they must not stop it (the database is the truth).
     """
 
     def __init__(self, redis: Redis | None, prefix: str = KEY_PREFIX):
         self._redis = redis
         self._prefix = prefix
-        self._count = redis.register_script(_COUNT) if redis is not None else None
+        self._counts = _counter(redis) if redis is not None else None
 
     def key(self, limit: Limit, subject: str) -> str:
         """The Redis key of a subject's counter (hashed: no addresses, phones or e-mails in Redis keys)."""
@@ -86,13 +95,11 @@ class RateLimiter:
         A subject of None and a limit of max_hits ≤ 0 are skipped.
         """
         active = [(limit, subject) for limit, subject in checks if subject is not None and limit.max_hits > 0]
-        if self._count is None or not active:
+        if self._counts is None or not active:
             return
         keys = [self.key(limit, subject) for limit, subject in active]
-        try:
-            replies = await self._count(keys=keys, args=[limit.window_s for limit, _ in active])
-        except (RedisError, OSError) as exc:
-            log.warning("rate limits unavailable (%s); letting the request through", exc)
+        replies = await self._counts.submit((keys, [limit.window_s for limit, _ in active]))
+        if replies is None:  # Redis is down (logged)
             return
         for i, (limit, _) in enumerate(active):
             count, ttl = int(replies[2 * i]), int(replies[2 * i + 1])
@@ -113,6 +120,30 @@ class RateLimiter:
             await self._redis.delete(self.key(limit, subject))
         except (RedisError, OSError) as exc:
             log.warning("rate limits unavailable (%s)", exc)
+
+
+def _counter(redis: Redis) -> Counts:
+    """The process's counting calls on `redis`: the limits of concurrent requests in one script call."""
+    found = _COUNTERS.get(redis)
+    if found is None:
+        script = redis.register_script(_COUNT)
+
+        async def count(batch: list[tuple[list[str], list[int]]]) -> list[list[int] | None]:
+            try:
+                replies = await script(keys=[k for keys, _ in batch for k in keys],
+                                       args=[w for _, windows in batch for w in windows])  # fmt: skip
+            except (RedisError, OSError) as exc:
+                log.warning("rate limits unavailable (%s); letting %d request(s) through", exc, len(batch))
+                return [None] * len(batch)
+            out: list[list[int] | None] = []
+            start = 0
+            for keys, _ in batch:
+                out.append([int(r) for r in replies[start : start + 2 * len(keys)]])
+                start += 2 * len(keys)
+            return out
+
+        found = _COUNTERS[redis] = GroupCommit(count, max_batch=256)
+    return found
 
 
 class ClientAddress:

@@ -3,6 +3,7 @@ header, and reports going through when Redis is down."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -141,3 +142,26 @@ def test_trusted_proxies_are_checked_at_startup(monkeypatch: pytest.MonkeyPatch)
         Settings()
     monkeypatch.setenv("GRID_TRUSTED_PROXIES", "10.0.0.0/8, ::1")
     assert Settings().trusted_proxies == "10.0.0.0/8, ::1"
+
+
+async def test_concurrent_requests_share_counting_calls_and_each_is_counted(redis: Redis) -> None:
+    async def evalsha_calls() -> int:
+        stats = await redis.info("commandstats")
+        return sum(int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in ("evalsha", "eval"))
+
+    limit = Limit("batch", 3, 60, "tries")
+    subjects = [f"s{i}" for i in range(40)]
+    for subject in subjects:
+        await RateLimiter(redis, prefix="grid:rate:test:").reset(limit, subject)
+    before = await evalsha_calls()
+    # 40 requests of one process at once: 37 count a hit each on their own subject, 5 on one subject limited to 3
+    calls = [RateLimiter(redis, prefix="grid:rate:test:").hit((limit, s)) for s in subjects[:35]]
+    calls += [RateLimiter(redis, prefix="grid:rate:test:").hit((limit, "s39")) for _ in range(5)]
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    calls_made = await evalsha_calls() - before
+    refused = [r for r in results if isinstance(r, RateLimited)]
+    assert len(refused) == 2 and all(r is None for r in results[:35])
+    limiter = RateLimiter(redis, prefix="grid:rate:test:")
+    assert [int(await redis.get(limiter.key(limit, s)) or 0) for s in subjects[:35]] == [1] * 35
+    assert int(await redis.get(limiter.key(limit, "s39"))) == 5  # refused hits count too
+    assert 1 <= calls_made <= 3, calls_made  # not one call per request

@@ -179,6 +179,11 @@ class Settings:
     refresh_token_days: int = field(default_factory=lambda: _env_int("REFRESH_TOKEN_DAYS", 30))
     """Lifetime of a refresh token (a login session), in days; each refresh rotates it and restarts the clock."""
 
+    refresh_retry_s: int = field(default_factory=lambda: _env_int("REFRESH_RETRY_S", 30))
+    """Seconds after a refresh during which the old refresh token may be sent once more, as a phone does that lost
+    the answer, while the new token is unused: the new one is replaced instead of the login being ended. 0: any
+    second use ends the login."""
+
     auth_cache_seconds: float = field(default_factory=lambda: _env_float("AUTH_CACHE_SECONDS", 5.0))
     """Seconds a process trusts its cached user (active, token version, scope): the bound for revocations."""
 

@@ -80,6 +80,9 @@ class AuthController(Controller):
     @post(
         "/refresh",
         summary="Trade a refresh token for a new pair (the old one stops working)",
+        description="A refresh token works once. A phone that lost the answer may send the same token again within "
+        "GRID_REFRESH_RETRY_S seconds (30) while the new token is unused: it gets another pair and the lost token is "
+        "replaced. Any other second use ends that login on every device that held it (401 `already used`).",
         status_code=HTTP_200_OK,
         responses=errors(400, 401),
     )

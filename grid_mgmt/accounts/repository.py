@@ -199,6 +199,21 @@ async def rotate_session(conn: AsyncConnection, token_hash: str) -> Any | None:
     return (await conn.execute(sql, {"h": token_hash})).first()
 
 
+async def rotate_unused_successor(conn: AsyncConnection, session: Any, within_s: int) -> Any | None:
+    """For a token rotated at most `within_s` seconds ago (`session`, from `find_session`): revoke the token that
+    rotation made, if nobody has used it yet, as rotated (so it counts as reused if it shows up later); its
+    (user_id, family_id), or None when it was used, ended, or the rotation is older. The two rows were written in
+    one transaction, so the successor's `created_at` is the old token's `revoked_at`."""
+    sql = text("""
+        UPDATE refresh_token SET revoked_at = now()
+        WHERE family_id = :family AND created_at = :rotated_at AND revoked_at IS NULL AND expires_at > now()
+          AND CAST(:rotated_at AS timestamptz) >= now() - make_interval(secs => :within)
+        RETURNING user_id, family_id
+    """)
+    params = {"family": session.family_id, "rotated_at": session.revoked_at, "within": within_s}
+    return (await conn.execute(sql, params)).first()
+
+
 async def find_session(conn: AsyncConnection, token_hash: str) -> Any | None:
     """user_id, family_id, revoked_at, expires_at and whether it was rotated (revoked before it expired)."""
     sql = text("""

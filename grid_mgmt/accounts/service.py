@@ -96,17 +96,23 @@ class AccountService:
     async def refresh(self, refresh_token: str, *, user_agent: str | None = None) -> TokenRead:
         """Trade a live refresh token for a new pair of the same login; the old one is revoked.
 
-        Presenting a token that was already rotated means two parties hold it (one copied it): that login's chain
-        ends (its newest refresh token too, whoever holds it) and every access token of the user dies at once, so a
-        thief's is useless; the user's other logins (other devices) keep their refresh tokens and get new access
-        tokens by refreshing.
+        A phone that lost the answer sends the old token again: within GRID_REFRESH_RETRY_S of the rotation, and
+        while the token it made is unused, that token is replaced by a new pair (once; it counts as reused if it
+        shows up later). Otherwise presenting a rotated token means two parties hold it (one copied it): that
+        login's chain ends (its newest refresh token too, whoever holds it) and every access token of the user dies
+        at once, so a thief's is useless; the user's other logins (other devices) keep their refresh tokens and get
+        new access tokens by refreshing.
         """
         token_hash = hash_refresh_token(refresh_token)
         reused_by: int | None = None
+        session = None
         async with self.engine.begin() as conn:
             rotated = await repo.rotate_session(conn, token_hash)
             if rotated is None:
                 session = await repo.find_session(conn, token_hash)
+                if session is not None and session.rotated and self.settings.refresh_retry_s > 0:
+                    rotated = await repo.rotate_unused_successor(conn, session, self.settings.refresh_retry_s)
+            if rotated is None:
                 if session is not None and session.rotated:
                     reused_by = session.user_id
                     await repo.end_family(conn, session.family_id)

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
+import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
-from grid_mgmt.accounts.rules import BAD_CREDENTIALS
+from grid_mgmt.accounts.rules import BAD_CREDENTIALS, AuthFailed
+from grid_mgmt.accounts.service import AccountService
 from grid_mgmt.accounts.throttle import LoginThrottle
 from grid_mgmt.accounts.tokens import TokenCodec
+from grid_mgmt.db.engine import make_engine
 from grid_mgmt.settings import Settings
 from tests.accounts.conftest import PASSWORD, bearer, login_body, unique
 
@@ -79,11 +83,15 @@ async def test_refresh_rotates_and_reuse_ends_that_login_only(client: AsyncTestC
     assert (await client.get(ME, headers=bearer(second["access_token"]))).status_code == 200
     assert (await client.get(ME, headers=bearer(first["access_token"]))).status_code == 200  # still in its lifetime
 
+    r = await client.post(REFRESH, json={"refresh_token": second["refresh_token"]})  # the device goes on
+    assert r.status_code == 200, r.text
+    third = r.json()
+
     r = await client.post(REFRESH, json={"refresh_token": first["refresh_token"]})  # replayed: someone copied it
     assert r.status_code == 401 and "already used" in r.json()["detail"]
     # that login's chain has ended, its newest token too (whoever holds it), and every access token died at once
-    assert (await client.post(REFRESH, json={"refresh_token": second["refresh_token"]})).status_code == 401
-    for session in (second, other_device):
+    assert (await client.post(REFRESH, json={"refresh_token": third["refresh_token"]})).status_code == 401
+    for session in (third, other_device):
         r = await client.get(ME, headers=bearer(session["access_token"]))
         assert r.status_code == 401 and "revoked" in r.json()["detail"]
     # the other device's login goes on: it refreshes and is back
@@ -91,6 +99,78 @@ async def test_refresh_rotates_and_reuse_ends_that_login_only(client: AsyncTestC
     assert r.status_code == 200, r.text
     assert (await client.get(ME, headers=bearer(r.json()["access_token"]))).status_code == 200
     await login_body(client, user["username"])  # the password still works
+
+
+async def test_a_phone_that_lost_the_answer_sends_the_old_token_again_once(
+    client: AsyncTestClient[Litestar], make_user, pg
+) -> None:
+    user = await make_user()
+    first = await login_body(client, user["username"])
+    r = await client.post(REFRESH, json={"refresh_token": first["refresh_token"]})
+    assert r.status_code == 200, r.text
+    lost = r.json()  # the answer never reached the phone
+    r = await client.post(REFRESH, json={"refresh_token": first["refresh_token"]})  # its retry, seconds later
+    assert r.status_code == 200, r.text
+    retried = r.json()
+    assert retried["refresh_token"] not in (first["refresh_token"], lost["refresh_token"])
+    assert (await client.get(ME, headers=bearer(retried["access_token"]))).status_code == 200
+    live = await pg.fetchval("SELECT count(*) FROM refresh_token WHERE user_id = $1 AND revoked_at IS NULL", user["id"])
+    assert live == 1  # the lost token was replaced, not added to
+    # only once: the same old token a third time is reuse, and that login ends
+    r = await client.post(REFRESH, json={"refresh_token": first["refresh_token"]})
+    assert r.status_code == 401 and "already used" in r.json()["detail"]
+    assert (await client.post(REFRESH, json={"refresh_token": retried["refresh_token"]})).status_code == 401
+
+
+async def test_the_replaced_token_showing_up_later_ends_the_login(client: AsyncTestClient[Litestar], make_user) -> None:
+    """Who held the token the retry replaced (a thief replayed the old one within the window, or the phone had the
+    answer after all) is found out when it is used: the login ends, the retry's tokens too."""
+    user = await make_user()
+    first = await login_body(client, user["username"])
+    held = (await client.post(REFRESH, json={"refresh_token": first["refresh_token"]})).json()
+    copied = await client.post(REFRESH, json={"refresh_token": first["refresh_token"]})
+    assert copied.status_code == 200, copied.text
+    copied_refresh = copied.json()["refresh_token"]
+    r = await client.post(REFRESH, json={"refresh_token": copied_refresh})  # the copier goes on …
+    assert r.status_code == 200, r.text
+    copier = r.json()
+    r = await client.post(REFRESH, json={"refresh_token": held["refresh_token"]})  # … until the holder refreshes
+    assert r.status_code == 401 and "already used" in r.json()["detail"]
+    assert (await client.get(ME, headers=bearer(copier["access_token"]))).status_code == 401
+    assert (await client.post(REFRESH, json={"refresh_token": copier["refresh_token"]})).status_code == 401
+
+
+async def test_no_retry_after_the_window_or_when_it_is_off(
+    client: AsyncTestClient[Litestar], make_user, pg, settings: Settings
+) -> None:
+    user = await make_user()
+    first = await login_body(client, user["username"])
+    second = (await client.post(REFRESH, json={"refresh_token": first["refresh_token"]})).json()
+    # the rotation happened a minute ago (both rows of it move together: they were written in one transaction)
+    await pg.execute(
+        "UPDATE refresh_token SET created_at = created_at - interval '61 s' WHERE family_id = (SELECT family_id "
+        "FROM refresh_token WHERE user_id = $1 LIMIT 1) AND revoked_at IS NULL",
+        user["id"],
+    )
+    await pg.execute(
+        "UPDATE refresh_token SET revoked_at = revoked_at - interval '61 s' WHERE user_id = $1 AND revoked_at IS NOT "
+        "NULL",
+        user["id"],
+    )
+    r = await client.post(REFRESH, json={"refresh_token": first["refresh_token"]})
+    assert r.status_code == 401 and "already used" in r.json()["detail"]
+    assert (await client.post(REFRESH, json={"refresh_token": second["refresh_token"]})).status_code == 401
+
+    other = await make_user()
+    engine = make_engine(settings)
+    try:
+        strict = AccountService(engine, replace(settings, refresh_retry_s=0))
+        one = await login_body(client, other["username"])
+        await strict.refresh(one["refresh_token"])
+        with pytest.raises(AuthFailed, match="already used"):
+            await strict.refresh(one["refresh_token"])
+    finally:
+        await engine.dispose()
 
 
 async def test_a_refreshed_token_stays_in_its_login(client: AsyncTestClient[Litestar], make_user, pg) -> None:

@@ -13,8 +13,11 @@ Note = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
 Ids = Annotated[list[int], msgspec.Meta(min_length=1, max_length=20)]
 
 
-class CaseRead(Schema, kw_only=True):
-    """A case as the phone and the consoles see it; `next_actions` are what the status allows next."""
+class CaseRead(Schema, kw_only=False):
+    """A case as the phone and the consoles see it; `next_actions` are what the status allows next.
+
+    The fields before `next_actions` are `cases.repository.CASE_COLUMNS`, in order: a row becomes a case by position
+    (no name lookups or checks per field; a list page builds 50 of these)."""
 
     id: int
     case_no: str
@@ -56,11 +59,11 @@ class CaseRead(Schema, kw_only=True):
     checker_id: int | None
     flags: list[str]
     updated_at: dt.datetime
-    next_actions: list[str] = []
     warn_at: dt.datetime | None = None
     """When the current stage's deadline warning falls (a share of its limit, GRID_DEADLINE_WARN_SHARE)."""
     deadline_round: int = 0
     """Bumped whenever the deadline is re-planned (deadline jobs carry it; an older round's job does nothing)."""
+    next_actions: list[str] = []
 
 
 class ActivityRead(Schema, kw_only=True):

@@ -206,6 +206,7 @@ class _Dealer:
                     break
                 except OSError as exc:  # out of file descriptors, a connection reset before it was accepted
                     say(f"accept failed: {exc}")
+                    time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))  # not a busy loop while it lasts
                     break
                 with conn:  # our copy closes once the process has its own
                     self._hand(self._pick(), conn)

@@ -15,6 +15,7 @@ from arq.connections import RedisSettings
 from arq.cron import CronJob, cron
 from arq.worker import Function, func
 
+from grid_mgmt.accounts.retention import purge_sessions as _purge_sessions
 from grid_mgmt.db.engine import make_engine
 from grid_mgmt.lib.jobcodec import deserialize, serialize
 from grid_mgmt.public.retention import purge_contacts as _purge_contacts
@@ -34,6 +35,11 @@ async def ping(ctx: dict[str, Any]) -> str:
 async def purge_contacts(ctx: dict[str, Any]) -> int:
     """public.purge_contacts: citizens' contact details past GRID_CONTACT_RETENTION_DAYS go (nightly)."""
     return await _purge_contacts(ctx["engine"])
+
+
+async def purge_sessions(ctx: dict[str, Any]) -> int:
+    """accounts.purge_sessions: refresh tokens expired (or ended) more than a day ago go (nightly)."""
+    return await _purge_sessions(ctx["engine"])
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -69,6 +75,7 @@ class WorkerSettings:
         *media.CRON,
         # 03:50 Asia/Shanghai (workers run in UTC), after intake.purge
         cron(purge_contacts, name="public.purge_contacts", hour=19, minute=50, unique=True, timeout=600),
+        cron(purge_sessions, name="accounts.purge_sessions", hour=20, minute=10, unique=True, timeout=600),  # 04:10
     ]
     redis_settings: ClassVar[RedisSettings] = RedisSettings.from_dsn(get_settings().redis_url)
     on_startup = startup

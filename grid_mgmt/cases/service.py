@@ -50,8 +50,8 @@ ROUTE_JOB_PREFIX = "route:"
 
 
 def route_job_id(case_id: int) -> str:
-    """The job id of a new case's routing (the recovery sweep's too: a job still queued absorbs the other; a
-    routing job takes the queued ones behind it by this prefix)."""
+    """The job id of a new case's routing (the recovery sweep adds `:recover:<minute>`: see
+    `routing.service.enqueue_unrouted`); a routing job takes the cases of the queued ones behind it by this prefix."""
     return f"{ROUTE_JOB_PREFIX}{case_id}"
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 
 import msgspec
@@ -93,7 +94,7 @@ async def route_case(
         if state.status != "reported" or state.routed_at is not None:
             return "skipped"
         queued = await waiting(arq, ROUTE_JOB_PREFIX, PEEK)
-        suffixes = (job[len(ROUTE_JOB_PREFIX) :] for job in queued)
+        suffixes = (job[len(ROUTE_JOB_PREFIX) :].split(":", 1)[0] for job in queued)  # route:7, route:7:recover:…
         others = [int(s) for s in suffixes if s.isdigit() and int(s) != case_id]
         routed: list[int] = []
         try:
@@ -217,12 +218,17 @@ async def routing_view(engine: AsyncEngine, settings: Settings, principal: Princ
 
 
 async def enqueue_unrouted(engine: AsyncEngine, arq: Any, older_than_s: float, limit: int = 1000) -> int:
-    """Recovery: re-enqueue every reported case nobody routed (job ids coalesce with a job still queued)."""
+    """Recovery: a routing job for every reported case nobody routed.
+
+    Its id is not the case's own job id: that job may be marked in progress by a worker that was killed, and arq
+    refuses an id it still knows until the mark expires. The minute in the id coalesces sweeps of one minute;
+    routing is idempotent, so the case's own job, when it runs later, finds the case routed."""
     async with engine.connect() as conn:
         ids = await repo.unrouted(conn, older_than_s, limit)
+    minute = int(time.time()) // 60
     with JobBuffer.collect() as jobs:
         for case_id in ids:
-            enqueue("cases.route", job_id=route_job_id(case_id), case_id=case_id)
+            enqueue("cases.route", job_id=f"{route_job_id(case_id)}:recover:{minute}", case_id=case_id)
         await jobs.flush(arq)
     return len(ids)
 

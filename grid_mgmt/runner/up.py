@@ -58,8 +58,8 @@ class UpOptions:
 
 
 def api_command(app: str, host: str, port: int, workers: int) -> list[str]:
-    """The command line serving the application factory `app`: uvicorn itself for one process; for several, one
-    SO_REUSEPORT socket per process under our supervisor (runner/balance.py), where the platform has it."""
+    """The command line serving the application factory `app`: uvicorn itself for one process; for several, our
+    supervisor dealing connections to them (runner/balance.py), where the platform allows it."""
     if workers > 1 and balance.supported():
         return balance.command(app, host, port, workers)
     cmd = [sys.executable, "-m", "uvicorn", app, "--factory", "--host", host, "--port", str(port)]

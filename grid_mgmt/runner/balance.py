@@ -285,6 +285,7 @@ def _uvicorn_server() -> type[Any]:
         def __init__(self, config: uvicorn.Config, channel: socket.socket):
             super().__init__(config)
             self.channel = channel
+            self.adopting: set[asyncio.Task[Any]] = set()  # the loop keeps only weak references to tasks
 
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets=[])  # the app's lifespan, no listening socket
@@ -307,7 +308,14 @@ def _uvicorn_server() -> type[Any]:
                     if self.should_exit:
                         conn.close()
                     else:
-                        loop.create_task(loop.connect_accepted_socket(protocol, conn))
+                        task = loop.create_task(loop.connect_accepted_socket(protocol, conn))
+                        self.adopting.add(task)
+                        task.add_done_callback(functools.partial(self._adopted, conn))
+
+        def _adopted(self, conn: socket.socket, task: asyncio.Task[Any]) -> None:
+            self.adopting.discard(task)
+            if not task.cancelled() and task.exception() is not None:  # the client left before we took it
+                conn.close()
 
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
             asyncio.get_running_loop().remove_reader(self.channel.fileno())

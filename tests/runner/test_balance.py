@@ -164,3 +164,18 @@ def test_connections_kept_open_are_dealt_evenly_and_a_dead_process_gets_none() -
         proc.wait()
         for pid in children(proc.pid):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_clients_that_reset_at_once_harm_no_process(served) -> None:  # type: ignore[no-untyped-def]
+    import struct
+
+    proc, port = served
+    wait_for(lambda: who(port))
+    before = children(proc.pid)
+    for _ in range(40):  # connect and reset (RST) before a process has taken the connection
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()
+    answers = {who(port) for _ in range(10)}
+    assert None not in answers and {pid for pid, _ in answers} <= before  # type: ignore[misc]
+    assert children(proc.pid) == before

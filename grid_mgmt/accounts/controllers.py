@@ -15,7 +15,7 @@ from redis.exceptions import RedisError
 
 from grid_mgmt.accounts import tickets
 from grid_mgmt.accounts.deps import Accounts, provide_accounts
-from grid_mgmt.accounts.middleware import bearer_token
+from grid_mgmt.accounts.middleware import access_token
 from grid_mgmt.accounts.schemas import (
     LoginPayload,
     LogoutPayload,
@@ -112,7 +112,7 @@ class AuthController(Controller):
         responses=errors(401, 503),
     )
     async def stream_ticket(self, request: Request[Any, Any, Any], settings: AppSettings) -> StreamTicketRead:
-        token = (bearer_token(request.scope) or "").strip().partition(" ")[2].strip()
+        token = access_token(request.scope) or ""  # a ticket opens only the event stream: this came as a header
         ttl = min(settings.stream_ticket_ttl_s, int(request.scope["auth"].exp - time.time()))
         try:
             ticket = await tickets.issue(request.app.state["redis"], token, ttl)

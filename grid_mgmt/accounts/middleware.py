@@ -70,30 +70,41 @@ def bearer_token(scope: Scope) -> str | None:
     return None
 
 
+def access_token(scope: Scope) -> str | None:
+    """The access token of an `Authorization: Bearer <token>` header; None without a header, 401 for another
+    scheme or an empty token."""
+    header = bearer_token(scope)
+    if header is None:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise NotAuthorizedException("send Authorization: Bearer <access_token>")
+    return token.strip()
+
+
 class AuthMiddleware(ASGIMiddleware):
-    """Sets `scope["user"]` (a Principal) and `scope["auth"]` (its AccessClaims) from a bearer token."""
+    """Sets `scope["user"]` (a Principal) and `scope["auth"]` (its AccessClaims) from a bearer token, or from a
+    stream ticket on the paths that take one."""
 
     scopes = (ScopeType.HTTP, ScopeType.WEBSOCKET)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        header = bearer_token(scope)
-        if header is None:
-            ticket = tickets.ticket_of(scope)
-            if ticket is not None:
-                token = await _redeemed(scope, ticket)
-                authenticator: Authenticator = scope["litestar_app"].state[STATE_KEY]
-                scope["user"], scope["auth"] = await authenticator.principal(token)
-            await next_app(scope, receive, send)
-            return
-        if scope["path"].startswith(PUBLIC_PREFIXES):
-            await next_app(scope, receive, send)
-            return
-        scheme, _, token = header.strip().partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise NotAuthorizedException("send Authorization: Bearer <access_token>")
-        authenticator = scope["litestar_app"].state[STATE_KEY]
-        scope["user"], scope["auth"] = await authenticator.principal(token.strip())
+        token = await _credential(scope)
+        if token is not None:
+            authenticator: Authenticator = scope["litestar_app"].state[STATE_KEY]
+            scope["user"], scope["auth"] = await authenticator.principal(token)
         await next_app(scope, receive, send)
+
+
+async def _credential(scope: Scope) -> str | None:
+    """The access token a request authenticates with: its bearer header (ignored on PUBLIC_PREFIXES), else the
+    token behind its stream ticket; None for an anonymous request."""
+    if bearer_token(scope) is None:
+        ticket = tickets.ticket_of(scope)
+        return None if ticket is None else await _redeemed(scope, ticket)
+    if scope["path"].startswith(PUBLIC_PREFIXES):
+        return None
+    return access_token(scope)
 
 
 async def _redeemed(scope: Scope, ticket: str) -> str:

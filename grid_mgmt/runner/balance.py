@@ -130,23 +130,10 @@ def serve(
 ) -> int:
     """Run `workers` API processes on host:port until SIGTERM / SIGINT (0) or a crash loop (1)."""
     try:
-        main = listener(host, port, shared=False)  # fails when anything listens there, a server like us included
-        if spread == "reuseport":
-            main.close()
-            socks = [listener(host, port) for _ in range(workers)]
+        slots, dealer = _open(host, port, workers, [app, *child_args], spread)
     except OSError as exc:
         say(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}")
         return 1
-    args = [app, *child_args]
-    if spread == "reuseport":
-        slots = [Slot(i + 1, s, args) for i, s in enumerate(socks)]
-    else:
-        slots = []
-        for i in range(workers):
-            feed, end = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
-            feed.setblocking(False)
-            slots.append(Slot(i + 1, end, args, feed=feed))
-    dealer = _Dealer(main, slots) if spread != "reuseport" else None
 
     def on_signal(signum: int, _: FrameType | None) -> None:
         raise _Stopping(signal.Signals(signum).name)
@@ -179,6 +166,21 @@ def serve(
     return 0
 
 
+def _open(host: str, port: int, workers: int, args: list[str], spread: str) -> tuple[list[Slot], _Dealer | None]:
+    """The processes' slots and, for round-robin, the dealer of the one listening socket (OSError when the port is
+    taken, even by a server like this one)."""
+    main = listener(host, port, shared=False)
+    if spread == "reuseport":
+        main.close()
+        return [Slot(i + 1, listener(host, port), args) for i in range(workers)], None
+    slots = []
+    for i in range(workers):
+        feed, end = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        feed.setblocking(False)
+        slots.append(Slot(i + 1, end, args, feed=feed))
+    return slots, _Dealer(main, slots)
+
+
 class _Dealer:
     """Accepts the connections of the listening socket and hands them to the live processes in turn."""
 
@@ -209,7 +211,7 @@ class _Dealer:
                     time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))  # not a busy loop while it lasts
                     break
                 with conn:  # our copy closes once the process has its own
-                    self._hand(self._pick(), conn)
+                    self._hand(conn)
 
     def _pick(self) -> Slot | None:
         """The next live process in turn (None when none is alive)."""
@@ -220,16 +222,20 @@ class _Dealer:
                 return slot
         return None
 
-    def _hand(self, first: Slot | None, conn: socket.socket) -> None:
-        """Give `conn` to `first`, or to the next live process when its queue is full; drop it when all are."""
-        for slot in (*([first] if first else []), *(s for s in self.slots if s is not first and s.alive())):
+    def _hand(self, conn: socket.socket) -> None:
+        """Give `conn` to the next live process in turn, passing over those whose queue is full; drop it when all
+        are."""
+        for _ in self.slots:
+            slot = self._pick()
+            if slot is None:
+                break
             assert slot.feed is not None
             try:
                 socket.send_fds(slot.feed, [b"c"], [conn.fileno()])
                 return
             except (BlockingIOError, InterruptedError):
                 continue
-        say("every API process has a full queue of new connections; closing one")
+        say("no API process can take a new connection now; closing one")
 
     def close(self) -> None:
         self.selector.close()

@@ -9,7 +9,8 @@ Index use (migration 0002):
   PostgreSQL 15 cannot read one btree in order across several values of its leading column, so without this a
   status list (or no status at all) would fetch and sort every matching row (a reporter's or a grid's cases
   without a status filter read `ix_cases_reporter` / `ix_cases_grid` in order instead);
-- bbox: `ST_Intersects(geom, envelope)` → GiST `ix_cases_status_geom` (also without a status filter);
+- bbox: `ST_Intersects(geom, envelope)` in a branch per status (every status without a status filter) → the
+  status's partial GiST index `ix_cases_geom_<status>` (`db.models.case.GEOM_INDEXES`), in any order;
 - overdue: `deadline < now() AND closed_at IS NULL AND cancelled_at IS NULL` → the partial `ix_cases_deadline_open`;
 - `updated_at` order and the sync walk: `ix_cases_updated (updated_at, id)`;
 - unit, grid, reporter filters: their composite indexes.
@@ -24,7 +25,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from grid_mgmt.cases.repository import CASE_SELECT, scope_sql, to_case
+from grid_mgmt.cases.repository import CASE_SELECT, scope_sql, to_cases
 from grid_mgmt.cases.schemas import CaseRead
 from grid_mgmt.db.engine import list_settings
 from grid_mgmt.lib.auth import Principal
@@ -100,15 +101,15 @@ def _like(value: str) -> str:
 
 
 def filter_sql(flt: CaseFilter, principal: Principal) -> tuple[list[str], dict[str, Any]]:
-    """The WHERE conditions (over `c` = cases, `cat` = category) of a filter inside the principal's scope."""
+    """The WHERE conditions (over `c` = cases) of a filter inside the principal's scope."""
     scope, params = scope_sql(principal)
     where = [scope] if scope != "TRUE" else []
     if flt.category_codes:
         where.append("c.category_code = ANY(:f_categories)")
         params["f_categories"] = list(flt.category_codes)
     if flt.kind is not None:
-        where.append("cat.kind = :f_kind")
-        params["f_kind"] = flt.kind
+        where.append("left(c.category_code, 1) = :f_kind")  # the class's kind is its code's letter
+        params["f_kind"] = "C" if flt.kind == "component" else "E"
     if flt.urgencies:
         where.append("c.urgency = ANY(:f_urgencies)")
         params["f_urgencies"] = list(flt.urgencies)
@@ -175,7 +176,8 @@ def list_sql(
     order = _order(sort)
     statuses = list(flt.statuses)
     by_status = statuses or (flt.reporter_id is None and flt.grid_code is None)
-    if sort.column != "received_at" or flt.overdue or not by_status:
+    in_order = sort.column == "received_at" and not flt.overdue and by_status
+    if flt.bbox is None and not in_order:
         # deadline / updated_at orders, the overdue list (partial deadline index), and a reporter's or a grid's
         # cases without a status filter ((reporter_id, received_at) / (grid_code, received_at)): one statement
         if statuses:
@@ -183,7 +185,8 @@ def list_sql(
             params["f_statuses"] = statuses
         sql = CASE_SELECT + _where(where) + f" ORDER BY {order} LIMIT :limit"
         return sql, params
-    # received_at order: a branch per status over (status, received_at), each stopping after a page
+    # a branch per status, each stopping after a page: in received_at order over (status, received_at); a box
+    # over the status's own GiST index (`ix_cases_geom_<status>`, which a list of statuses could not name)
     branches = []
     for i, status in enumerate(statuses or all_statuses):
         params[f"st{i}"] = status
@@ -220,7 +223,7 @@ async def list_page(
     sql, params = list_sql(flt, principal, sort, after, limit, all_statuses)
     stmt = statement_of(sql)  # straight on asyncpg: SQLAlchemy's row machinery cost more than the statement
     rows = await (await driver_connection(conn)).fetch(stmt.positional, *stmt.args(params))
-    return [to_case(r, principal.roles) for r in rows[:limit]], len(rows) > limit
+    return await to_cases(conn, rows[:limit], principal.roles), len(rows) > limit
 
 
 async def explain(conn: AsyncConnection, sql: str, params: dict[str, Any]) -> str:
@@ -246,11 +249,11 @@ async def queue(
     rows = (await conn.execute(text(sql), {**params, "items": items})).all()
     count_sql = (
         "SELECT count(*) AS n, count(*) FILTER (WHERE late) AS late FROM ("
-        " SELECT c.deadline < now() AS late FROM cases c JOIN category cat ON cat.code = c.category_code"
+        " SELECT c.deadline < now() AS late FROM cases c"
         f"{cond} LIMIT :cap) x"
     )
     counted = (await conn.execute(text(count_sql), {**params, "cap": cap})).one()
-    return [to_case(r, principal.roles) for r in rows], int(counted.n), int(counted.late)
+    return await to_cases(conn, rows, principal.roles), int(counted.n), int(counted.late)
 
 
 # ---- delta sync -------------------------------------------------------------------------------------------
@@ -267,7 +270,7 @@ async def changed_since(
         params.update(after_ts=after[0], after_id=after[1])
     sql = CASE_SELECT + _where(where) + " ORDER BY c.updated_at, c.id LIMIT :limit"
     rows = (await conn.execute(text(sql), {**params, "limit": limit + 1})).all()
-    return [to_case(r, principal.roles) for r in rows[:limit]], len(rows) > limit
+    return await to_cases(conn, rows[:limit], principal.roles), len(rows) > limit
 
 
 async def db_now(conn: AsyncConnection) -> dt.datetime:

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grid_mgmt.cases.lifecycle import TERMINAL, Status
-from grid_mgmt.cases.repository import CASE_COLUMNS, CASE_FROM, to_case
+from grid_mgmt.cases.repository import CASE_COLUMNS, CASE_FROM, to_cases
 from grid_mgmt.cases.schemas import CaseRead
 from grid_mgmt.lib.sql import text
 
@@ -95,7 +95,7 @@ async def lock_unrouted(conn: AsyncConnection, first: int, others: list[int], li
     """Of the case `first` and then `others`, the first `limit` still waiting for routing that nobody else holds,
     locked (never waits: a case another router holds is its to route); `first` comes first when taken."""
     params = {"ids": [first, *others], "first": first, "limit": limit}
-    return [to_case(r) for r in await conn.execute(_LOCK_WAITING, params)]
+    return await to_cases(conn, list(await conn.execute(_LOCK_WAITING, params)))
 
 
 _STATE = text("SELECT status, routed_at FROM cases WHERE id = :id")

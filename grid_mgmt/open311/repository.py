@@ -15,8 +15,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grid_mgmt.cases.repository import public_codes
+from grid_mgmt.db.models.case import status_among
 from grid_mgmt.lib.sql import driver_connection, text
-from grid_mgmt.open311.rules import CLOSED, NOTES, STATUS_NOTES, RequestQuery
+from grid_mgmt.open311.rules import CLOSED, NOTES, OPEN, STATUS_NOTES, RequestQuery
 
 
 def _lit(value: str) -> str:
@@ -102,10 +103,12 @@ def requests_sql(q: RequestQuery, public_codes: list[str]) -> tuple[str, list[An
             where.append(f"c.updated_at > {arg(q.updated_after)}")
         if q.codes:
             where.append(f"c.category_code = ANY({arg(list(q.codes))}::text[])")
-        if q.statuses:
+        if q.bbox is not None or q.where is not None:  # through the GiST index of each status
+            where.append(status_among(q.statuses or (*OPEN, *CLOSED)))
+        elif q.statuses:
             where.append(f"c.status = ANY({arg(list(q.statuses))}::text[])")
         if q.where is not None and q.radius_m is not None:
-            # a box in degrees that holds the circle (through the (status, geom) index), then metres exactly
+            # a box in degrees that holds the circle (through the statuses' geom indexes), then metres exactly
             lon, lat = q.where
             centre = f"ST_SetSRID(ST_MakePoint({arg(lon)}, {arg(lat)}), 4326)"
             dx, dy = degrees_around(lat, q.radius_m)

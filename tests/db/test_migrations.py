@@ -37,3 +37,18 @@ async def test_upgrade_downgrade_upgrade_and_models_match() -> None:
             await conn.close()
     finally:
         await drop_database(name)
+
+
+async def test_every_case_is_in_exactly_one_geom_index(pg) -> None:
+    """The partial GiST indexes of migration 0008 are the model's GEOM_INDEXES, and they part the statuses."""
+    from grid_mgmt.db.models.case import GEOM_INDEXES, STATUSES
+
+    rows = await pg.fetch("SELECT indexname, indexdef FROM pg_indexes WHERE indexname LIKE 'ix_cases_geom\\_%'")
+    defs = {r["indexname"]: r["indexdef"] for r in rows}
+    assert set(defs) == {f"ix_cases_geom_{name}" for name in GEOM_INDEXES}
+    for name, statuses in GEOM_INDEXES.items():
+        assert "USING gist (geom) WHERE" in defs[f"ix_cases_geom_{name}"]
+        assert all(f"'{s}'" in defs[f"ix_cases_geom_{name}"] for s in statuses)
+    parted = [s for statuses in GEOM_INDEXES.values() for s in statuses]
+    assert sorted(parted) == sorted(STATUSES)
+    assert await pg.fetchval("SELECT count(*) FROM pg_indexes WHERE indexname = 'ix_cases_status_geom'") == 0

@@ -73,7 +73,7 @@ async def test_status_and_bbox_list_uses_an_index(analysed: tuple, pg: asyncpg.C
     flt = repo.CaseFilter(statuses=("registered",), bbox=quarter(extent))
     plan = await plan_of(conn, pg, "dispatcher1", flt, "-received_at")
     assert "Seq Scan on cases" not in plan, plan
-    assert "ix_cases_status_geom" in plan or "ix_cases_status_received" in plan or "idx_cases_geom" in plan, plan
+    assert "ix_cases_geom_registered" in plan or "ix_cases_status_received" in plan, plan
 
 
 async def test_several_statuses_read_the_status_index_per_status(analysed: tuple, pg: asyncpg.Connection) -> None:
@@ -81,8 +81,33 @@ async def test_several_statuses_read_the_status_index_per_status(analysed: tuple
     flt = repo.CaseFilter(statuses=("registered", "dispatched", "reported"), bbox=quarter(extent))
     plan = await plan_of(conn, pg, "dispatcher1", flt, "-received_at")
     assert "Seq Scan on cases" not in plan, plan
-    used = ("ix_cases_status_geom", "ix_cases_status_received", "idx_cases_geom")
+    used = ("ix_cases_geom_", "ix_cases_status_received")
     assert sum(plan.count(index) for index in used) >= 3, plan
+
+
+def small_box(extent: tuple[float, ...]) -> tuple[float, float, float, float]:
+    """About 1 km × 1 km in the middle of the city."""
+    x, y = (extent[0] + extent[2]) / 2, (extent[1] + extent[3]) / 2
+    return (x - 0.005, y - 0.0045, x + 0.005, y + 0.0045)
+
+
+async def test_a_small_box_reads_the_gist_index_of_its_status(analysed: tuple, pg: asyncpg.Connection) -> None:
+    conn, extent = analysed
+    flt = repo.CaseFilter(statuses=("registered",), bbox=small_box(extent))
+    plan = await plan_of(conn, pg, "dispatcher1", flt, "-received_at")
+    assert "ix_cases_geom_registered" in plan and "Seq Scan on cases" not in plan, plan
+
+
+@pytest.mark.parametrize("sort", ["deadline", "-updated_at", "-received_at"])
+async def test_a_box_without_a_status_reads_each_status_s_gist_index(
+    analysed: tuple, pg: asyncpg.Connection, sort: str
+) -> None:
+    """In any order: a branch per status, each over its own index (ended statuses share one)."""
+    conn, extent = analysed
+    plan = await plan_of(conn, pg, "supervisor1", repo.CaseFilter(bbox=small_box(extent)), sort)
+    assert "Seq Scan on cases" not in plan, plan
+    for status in ("closed", "registered", "verifying", "ended"):
+        assert f"ix_cases_geom_{status}" in plan, plan
 
 
 async def test_no_filter_newest_first_reads_indexes_not_the_table(analysed: tuple, pg: asyncpg.Connection) -> None:
@@ -101,3 +126,26 @@ async def test_updated_at_order_uses_its_index(analysed: tuple, pg: asyncpg.Conn
     conn, _ = analysed
     plan = await plan_of(conn, pg, "supervisor1", repo.CaseFilter(), "updated_at")
     assert "ix_cases_updated" in plan, plan
+
+
+@pytest.mark.parametrize("statuses", [(), ("registered", "dispatched")])
+@pytest.mark.parametrize("shape", ["bbox", "radius"])
+async def test_open311_places_read_the_gist_indexes_of_statuses(
+    analysed: tuple, pg: asyncpg.Connection, statuses: tuple[str, ...], shape: str
+) -> None:
+    """Open311's box or circle, with or without a status: a bitmap scan of each status's geom index, not a walk of
+    the received_at index (`status = ANY(…)` named none of them: 291 ms against 3 ms at 1,000,000 cases)."""
+    from grid_mgmt.open311 import repository as o311
+    from grid_mgmt.open311.rules import RequestQuery
+
+    conn, extent = analysed
+    box = small_box(extent)
+    centre = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
+    where = {"bbox": box} if shape == "bbox" else {"where": centre, "radius_m": 500.0}
+    codes = [r[0] for r in await pg.fetch("SELECT code FROM category WHERE public ORDER BY code")]
+    sql, args = o311.requests_sql(RequestQuery(statuses=statuses, page_size=50, **where), codes)  # type: ignore[arg-type]
+    raw = await (await conn.get_raw_connection()).driver_connection.fetch("EXPLAIN " + sql, *args)
+    plan = "\n".join(r[0] for r in raw)
+    assert "Seq Scan on cases" not in plan and "ix_cases_received" not in plan, plan
+    for status in statuses or ("registered", "closed", "verifying", "ended"):
+        assert f"ix_cases_geom_{status}" in plan, plan

@@ -8,6 +8,7 @@ The table is named `cases` (CASE is an SQL keyword). Cases grow without bound: e
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from geoalchemy2 import Geometry
@@ -46,6 +47,33 @@ def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
+ENDED_WITHOUT_CLOSURE = ("rejected", "declined", "cancelled", "merged")
+GEOM_INDEXES: dict[str, tuple[str, ...]] = {
+    **{s: (s,) for s in STATUSES if s not in ENDED_WITHOUT_CLOSURE},
+    "ended": ENDED_WITHOUT_CLOSURE,
+}
+"""The partial GiST indexes on `geom`, `ix_cases_geom_<name>`, each over the cases in these statuses (migration 0008).
+
+A map or list asks for a box in a status (a dispatcher: registered cases here), and `c.status = 'x'` names the
+index of x. The one GiST index on (status, geom) it replaces compared the status text in every node it visited:
+a 1 km box of registered cases took 0.83 ms in it, 0.13 ms in its own index. A case is in exactly one of these
+indexes, so a write still costs one GiST insert."""
+
+
+def geom_index_predicate(statuses: tuple[str, ...]) -> str:
+    return f"status = '{statuses[0]}'" if len(statuses) == 1 else _in("status", statuses)
+
+
+def status_among(statuses: Sequence[str], alias: str = "c") -> str:
+    """`status` in `statuses` (known statuses, written in) as an OR of equalities, which PostgreSQL answers with a
+    box by one bitmap scan of each status's GiST index; `status = ANY(…)` names none of them (measured on Open311's
+    open statuses around a point: 3.3 ms so, 291 ms by walking the received_at index)."""
+    unknown = [s for s in statuses if s not in STATUSES]
+    if unknown or not statuses:
+        raise ValueError(f"not statuses of a case: {unknown or statuses}")
+    return "(" + " OR ".join(f"{alias}.status = '{s}'" for s in statuses) + ")"
+
+
 class Case(Base):
     """One reported problem and where it stands; `status` is written only by CaseService.apply."""
 
@@ -68,7 +96,15 @@ class Case(Base):
         Index("ix_cases_received", "received_at", "id"),  # migration 0004: Open311 lists newest first
         Index("ix_cases_checker", "checker_id", postgresql_where=text("checker_id IS NOT NULL")),
         Index("ix_cases_component", "component_code", postgresql_where=text("component_code IS NOT NULL")),
-        Index("ix_cases_status_geom", "status", "geom", postgresql_using="gist"),
+        *(
+            Index(
+                f"ix_cases_geom_{name}",
+                "geom",
+                postgresql_using="gist",
+                postgresql_where=text(geom_index_predicate(statuses)),
+            )
+            for name, statuses in GEOM_INDEXES.items()
+        ),
         Index("ix_cases_category_geog", "category_code", text("(geom::geography)"), postgresql_using="gist"),
         Index("ix_cases_duplicate_of", "duplicate_of", postgresql_where=text("duplicate_of IS NOT NULL")),
         Index("ix_cases_unrouted", "received_at", postgresql_where=text("routed_at IS NULL AND status = 'reported'")),
@@ -91,8 +127,8 @@ class Case(Base):
     urgency: Mapped[str] = mapped_column(String(14), server_default="normal")
     description: Mapped[str] = mapped_column(Text)
     geom: Mapped[bytes] = mapped_column(Geometry("POINT", srid=SRID, spatial_index=False))
-    """Indexed by ix_cases_status_geom (which also serves boxes without a status) and ix_cases_category_geog (metres
-    within a class): every GiST index costs each insert and status change ~0.1 ms, so there is no third one."""
+    """Indexed by one GiST index per status (`GEOM_INDEXES`; a box without a status asks each status) and
+    ix_cases_category_geog (metres within a class): a write costs one insert in each, ~0.1 ms apiece."""
     input_crs: Mapped[str] = mapped_column(String(8), server_default="wgs84")
     accuracy_m: Mapped[float | None] = mapped_column(Float)
     address: Mapped[str | None] = mapped_column(String(200))

@@ -225,7 +225,8 @@ def per_request_cpu(split: dict[str, Any], rps: float) -> str:
     for name, g in split["groups"].items():
         if name in ("api (uvicorn)", "postgresql (bench db)", "wrk", "redis", "postgresql (background)"):
             parts.append(f"{name} {g['cores'] / rps * 1e6:,.0f}")
-    unattributed = split["system_busy_cores"] - sum(g["cores"] for g in split["groups"].values())
+    busy = split["system_busy_cores"] - split.get("stolen_cores", 0.0)  # steal is no process's CPU
+    unattributed = busy - sum(g["cores"] for g in split["groups"].values())
     text = "CPU µs per request: " + ", ".join(parts)
     if unattributed >= 0.05:
         text += (

@@ -37,13 +37,14 @@ def _read_all() -> dict[int, tuple[str, int, float]]:
     return out
 
 
-def _system_busy() -> tuple[float, float]:
-    """(busy, total) jiffies of all CPUs from /proc/stat."""
+def _system_busy() -> tuple[float, float, float]:
+    """(busy, total, stolen) jiffies of all CPUs from /proc/stat; stolen = the hypervisor ran someone else while
+    this machine wanted the CPU ("steal"; counted as busy too)."""
     parts = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
     vals = [int(x) for x in parts[:8]]
     idle = vals[3] + vals[4]  # idle + iowait
     total = sum(vals)
-    return float(total - idle), float(total)
+    return float(total - idle), float(total), float(vals[7])
 
 
 class CpuMeter:
@@ -152,7 +153,9 @@ class CpuMeter:
                     per_pid[group][pid] = round(delta / wall, 2)
                 if group in ("other", "postgresql (other databases)"):
                     others[_short_cmd(self._cmdline(pid)) or comm] += delta
-        busy = (self._sys1[0] - self._sys0[0]) / max(self._sys1[1] - self._sys0[1], 1) * NCPU
+        elapsed = max(self._sys1[1] - self._sys0[1], 1)
+        busy = (self._sys1[0] - self._sys0[0]) / elapsed * NCPU
+        stolen = (self._sys1[2] - self._sys0[2]) / elapsed * NCPU
         total = sum(per.values()) or 1e-9
         groups = {
             name: {"cpu_s": round(s, 2), "cores": round(s / wall, 2), "share": round(s / total, 3)}
@@ -165,6 +168,7 @@ class CpuMeter:
         return {
             "wall_s": round(wall, 2),
             "system_busy_cores": round(busy, 2),
+            "stolen_cores": round(stolen, 2),
             "ncpu": NCPU,
             "groups": groups,
             "others_cores": top_others,
@@ -185,6 +189,9 @@ def describe(split: dict[str, Any], top: int = 4) -> str:
     ours = [(n, g) for n, g in split["groups"].items() if n not in FOREIGN]
     parts = [f"{name} {g['cores']:.2f}" for name, g in ours[:top]]
     text = f"CPU cores: {', '.join(parts)} (machine {split['system_busy_cores']:.2f}/{split['ncpu']} busy)"
+    stolen = split.get("stolen_cores", 0.0)
+    if stolen >= 0.05:
+        text += f"; the hypervisor held back {stolen:.2f} cores (steal: this virtual machine waited for a CPU)"
     noise = foreign_cores(split)
     if noise >= 0.1:
         text += f"; NOISY: other users' processes took {noise:.2f} cores"

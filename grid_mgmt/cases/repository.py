@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grid_mgmt.cases.lifecycle import actions_for, actions_from
 from grid_mgmt.cases.schemas import ActivityRead, CaseRead
+from grid_mgmt.db.models.category import KIND_LETTERS
 from grid_mgmt.lib.auth import CENTRE_ROLES, Principal
 from grid_mgmt.lib.sql import Source, connected, driver_connection, text
 
@@ -89,8 +90,8 @@ async def to_cases(source: Source, rows: Sequence[Any], roles: frozenset[str] | 
 
 
 def kind_of(category_code: str) -> str:
-    """A class's kind by its code's letter (the `category` table's check constraint holds the two together)."""
-    return "component" if category_code.startswith("C") else "event"
+    """A class's kind by its code's letter (`KIND_LETTERS`)."""
+    return "component" if category_code.startswith(KIND_LETTERS["component"]) else "event"
 
 
 _STATUS = CaseRead.__struct_fields__.index("status")

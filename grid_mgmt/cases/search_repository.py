@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from grid_mgmt.cases.repository import CASE_SELECT, scope_sql, to_cases
 from grid_mgmt.cases.schemas import CaseRead
 from grid_mgmt.db.engine import list_settings
+from grid_mgmt.db.models.category import KIND_LETTERS
 from grid_mgmt.lib.auth import Principal
 from grid_mgmt.lib.sql import driver_connection, statement_of, text
 
@@ -109,7 +110,7 @@ def filter_sql(flt: CaseFilter, principal: Principal) -> tuple[list[str], dict[s
         params["f_categories"] = list(flt.category_codes)
     if flt.kind is not None:
         where.append("left(c.category_code, 1) = :f_kind")  # the class's kind is its code's letter
-        params["f_kind"] = "C" if flt.kind == "component" else "E"
+        params["f_kind"] = KIND_LETTERS[flt.kind]
     if flt.urgencies:
         where.append("c.urgency = ANY(:f_urgencies)")
         params["f_urgencies"] = list(flt.urgencies)
@@ -178,8 +179,9 @@ def list_sql(
     by_status = statuses or (flt.reporter_id is None and flt.grid_code is None)
     in_order = sort.column == "received_at" and not flt.overdue and by_status
     if flt.bbox is None and not in_order:
-        # deadline / updated_at orders, the overdue list (partial deadline index), and a reporter's or a grid's
-        # cases without a status filter ((reporter_id, received_at) / (grid_code, received_at)): one statement
+        # without a box: deadline / updated_at orders, the overdue list (partial deadline index), and a reporter's
+        # or a grid's cases without a status filter ((reporter_id, received_at) / (grid_code, received_at)): one
+        # statement
         if statuses:
             where.append("c.status = ANY(:f_statuses)")
             params["f_statuses"] = statuses

@@ -44,7 +44,7 @@ def list_settings(timeout_ms: int) -> dict[str, str]:
 def make_read_engine(settings: Settings) -> AsyncEngine:
     """The engine case lists read from: autocommit (a list is one statement: no BEGIN/COMMIT round trips), its
     connections carrying `list_settings` once instead of setting them per request, and reading `timestamptz` as
-    text (`text_timestamps`)."""
+    text (`_text_timestamps`)."""
     server_settings = {
         "application_name": "grid-mgmt read",
         "timezone": "UTC",

@@ -11,6 +11,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from grid_mgmt.db.base import Base
 
+KIND_LETTERS = {"component": "C", "event": "E"}
+"""A class's kind → its code's first letter (the `code_matches` check constraint below holds the two together)."""
+
 
 class Category(Base):
     """One minor class (小类). `code` is the kind letter + minor code: C0101 (component), E0102 (event).

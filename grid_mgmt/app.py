@@ -13,6 +13,7 @@ from grid_mgmt.accounts.controllers import AdminUserController, AuthController
 from grid_mgmt.accounts.deps import account_resources
 from grid_mgmt.accounts.middleware import AuthMiddleware
 from grid_mgmt.cases.controllers import CaseController, action_router
+from grid_mgmt.cases.encoded import EncodedCases
 from grid_mgmt.cases.search import CASE_LIST_ROUTES
 from grid_mgmt.categories.controllers import CategoryController
 from grid_mgmt.components.controllers import ComponentController
@@ -73,8 +74,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         locator = GridLocator(engine, settings.asyncpg_dsn) if settings.locate_cache else None
         read_engine = make_read_engine(settings)
         app.state.update(
-            engine=engine, read_engine=read_engine, redis=redis, arq=arq, locator=locator, settings=settings
-        )
+            engine=engine, read_engine=read_engine, redis=redis, arq=arq, locator=locator, settings=settings,
+            case_cache=EncodedCases(settings.case_cache_rows),
+        )  # fmt: skip
         if locator is not None:
             await locator.start()
         try:

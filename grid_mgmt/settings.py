@@ -118,6 +118,10 @@ class Settings:
     """Connections per API process for case lists (autocommit, tuned for them: custom plans, no parallel
     workers, a statement timeout), apart from the pool that writes."""
 
+    case_cache_rows: int = field(default_factory=lambda: _env_int("CASE_CACHE_ROWS", 200_000))
+    """Cases each API process keeps encoded for the case list (`cases.encoded`), about 1.5 kB each; a case is
+    used from it only while unchanged. Size it to the cases dispatchers look at (the open ones)."""
+
     jurisdiction_buffer_m: float = field(default_factory=lambda: _env_float("JURISDICTION_BUFFER_M", 2000.0))
     """How far outside the district boundary a reported point is still accepted, in metres."""
 

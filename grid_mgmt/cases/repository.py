@@ -82,11 +82,17 @@ def to_case(row: Any, classes: dict[str, ClassFacts], roles: frozenset[str] | No
 async def to_cases(source: Source, rows: Sequence[Any], roles: frozenset[str] | None = None) -> list[CaseRead]:
     """`to_case` of each row, the class names from the cached dictionary (read again at most once, when it does not
     know a class of these rows)."""
+    classes = await class_dictionary(source, rows)
+    return [to_case(r, classes, roles) for r in rows]
+
+
+async def class_dictionary(source: Source, rows: Sequence[Any] = ()) -> dict[str, ClassFacts]:
+    """The cached class dictionary, read again (at most once) when it does not know a class of these case rows."""
     classes = await _dictionary(source)
     missing = next((r[_CATEGORY] for r in rows if r[_CATEGORY] not in classes), None)
     if missing is not None:
         classes = await _dictionary(source, missing)
-    return [to_case(r, classes, roles) for r in rows]
+    return classes
 
 
 def kind_of(category_code: str) -> str:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 from zoneinfo import ZoneInfo
 
 import asyncpg
+import msgspec
 from litestar import Request, get
 from litestar.di import NamedDependency, Provide
 from litestar.handlers import HTTPRouteHandler
@@ -26,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from geo.geojson import Point
 from geo.validate import parse_bbox
 from grid_mgmt.cases import search_repository as repo
+from grid_mgmt.cases.encoded import EncodedCases
 from grid_mgmt.cases.lifecycle import Status
 from grid_mgmt.cases.schemas import CaseRead
 from grid_mgmt.db.engine import fair_gate
@@ -283,14 +286,13 @@ def _timed_out(exc: Exception) -> bool:
     return type(orig).__name__ == "QueryCanceledError" or "statement timeout" in str(orig)
 
 
-async def search(read_engine: AsyncEngine, principal: Principal, query: CaseQuery) -> tuple[list[CaseRead], str | None]:
-    """One page of cases in the principal's scope and the cursor of the next page (None on the last), read through
-    the list engine (`db.engine.make_read_engine`: its connections carry the list's settings; one round trip)."""
+@asynccontextmanager
+async def _reading(read_engine: AsyncEngine, query: CaseQuery) -> AsyncIterator[AsyncConnection]:
+    """A connection of the list engine (`db.engine.make_read_engine`: its connections carry the list's settings),
+    behind the fair gate; a statement that runs out of time becomes a 422 that says how to narrow the search."""
     try:
         async with fair_gate(read_engine), read_engine.connect() as conn:
-            items, more = await repo.list_page(
-                conn, query.filter, principal, query.sort, query.after, query.limit, ALL_STATUSES
-            )
+            yield conn
     except (DBAPIError, asyncpg.QueryCanceledError) as exc:
         if not _timed_out(exc):
             raise
@@ -298,12 +300,32 @@ async def search(read_engine: AsyncEngine, principal: Principal, query: CaseQuer
             "this search takes too long: narrow it with status, region, bbox or a received_from/received_to range",
             extra={"field": "q"} if query.filter.q else None,
         ) from exc
+
+
+async def search(read_engine: AsyncEngine, principal: Principal, query: CaseQuery) -> tuple[list[CaseRead], str | None]:
+    """One page of cases in the principal's scope and the cursor of the next page (None on the last)."""
+    async with _reading(read_engine, query) as conn:
+        items, more = await repo.list_page(
+            conn, query.filter, principal, query.sort, query.after, query.limit, ALL_STATUSES
+        )
     next_cursor = None
     if more and items:
         last = items[-1]
         key = getattr(last, query.sort.column)
         next_cursor = encode_position(query.sort, repo.Position(key=key, id=last.id))
     return items, next_cursor
+
+
+async def search_encoded(
+    read_engine: AsyncEngine, cache: EncodedCases, principal: Principal, query: CaseQuery
+) -> tuple[list[msgspec.Raw], str | None]:
+    """`search` with the cases as encoded JSON, from the process's cache where a case has not changed
+    (`cases.encoded`)."""
+    async with _reading(read_engine, query) as conn:
+        items, last = await repo.list_page_encoded(
+            conn, cache, query.filter, principal, query.sort, query.after, query.limit, ALL_STATUSES
+        )
+    return items, None if last is None else encode_position(query.sort, last)
 
 
 @dataclass(frozen=True, slots=True)
@@ -436,10 +458,12 @@ async def list_cases(
         Literal["json", "geojson"], QueryParameter(name="format", description="json (default) or geojson")
     ] = "json",
 ) -> ItemPage[CaseRead] | FeatureCollection[CaseRead]:
-    items, next_cursor = await search(request.app.state.read_engine, current(request), case_query)
+    state = request.app.state
     if format_ == "geojson":
-        return as_features(items, next_cursor)
-    return ItemPage(items=items, next_cursor=next_cursor)
+        return as_features(*await search(state.read_engine, current(request), case_query))
+    items, next_cursor = await search_encoded(state.read_engine, state.case_cache, current(request), case_query)
+    # the items are CaseRead as encoded ahead (msgspec.Raw); the annotation documents them
+    return ItemPage(items=cast(list[CaseRead], items), next_cursor=next_cursor)
 
 
 @get(

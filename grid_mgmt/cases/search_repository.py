@@ -23,8 +23,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from grid_mgmt.cases.encoded import ROW_SQL, EncodedCases
 from grid_mgmt.cases.repository import CASE_SELECT, scope_sql, to_cases
 from grid_mgmt.cases.schemas import CaseRead
 from grid_mgmt.db.engine import list_settings
@@ -167,9 +169,16 @@ def _after(sort: Sort, after: Position, params: dict[str, Any]) -> str:
 
 
 def list_sql(
-    flt: CaseFilter, principal: Principal, sort: Sort, after: Position | None, limit: int, all_statuses: Sequence[str]
+    flt: CaseFilter,
+    principal: Principal,
+    sort: Sort,
+    after: Position | None,
+    limit: int,
+    all_statuses: Sequence[str],
+    select: str = CASE_SELECT,
 ) -> tuple[str, dict[str, Any]]:
-    """The statement of one page (limit + 1 rows, to tell whether there is more) and its parameters."""
+    """The statement of one page (limit + 1 rows, to tell whether there is more) and its parameters; `select` is
+    what it reads of each case (`SELECT … FROM cases c`: the whole case, or `refs_select`)."""
     where, params = filter_sql(flt, principal)
     if after is not None:
         where.append(_after(sort, after, params))
@@ -185,15 +194,18 @@ def list_sql(
         if statuses:
             where.append("c.status = ANY(:f_statuses)")
             params["f_statuses"] = statuses
-        sql = CASE_SELECT + _where(where) + f" ORDER BY {order} LIMIT :limit"
+        sql = select + _where(where) + f" ORDER BY {order} LIMIT :limit"
         return sql, params
     # a branch per status, each stopping after a page: in received_at order over (status, received_at); a box
     # over the status's own GiST index (`ix_cases_geom_<status>`, which a list of statuses could not name)
+    # The status is written in, not bound: planning with the literal proves the partial index's predicate at once
+    # (measured: the list statement's PostgreSQL CPU 480–560 → 390 µs per page); statuses are checked names.
     branches = []
-    for i, status in enumerate(statuses or all_statuses):
-        params[f"st{i}"] = status
-        branch_where = [f"c.status = :st{i}", *where]
-        branches.append(f"({CASE_SELECT}{_where(branch_where)} ORDER BY {order} LIMIT :limit)")
+    for status in statuses or all_statuses:
+        if status not in all_statuses:
+            raise ValueError(f"unknown status {status!r}")
+        branch_where = [f"c.status = '{status}'", *where]
+        branches.append(f"({select}{_where(branch_where)} ORDER BY {order} LIMIT :limit)")
     if len(branches) == 1:
         return branches[0][1:-1], params
     sql = f"SELECT * FROM ({' UNION ALL '.join(branches)}) u ORDER BY {_order(sort, 'u')} LIMIT :limit"
@@ -226,6 +238,40 @@ async def list_page(
     stmt = statement_of(sql)  # straight on asyncpg: SQLAlchemy's row machinery cost more than the statement
     rows = await (await driver_connection(conn)).fetch(stmt.positional, *stmt.args(params))
     return await to_cases(conn, rows[:limit], principal.roles), len(rows) > limit
+
+
+def refs_select(sort: Sort) -> str:
+    """What a page of references reads of each case: id, row version and the sort key (for the next cursor)."""
+    return f"SELECT c.id, c.row_version, c.{sort.column} FROM cases c"
+
+
+async def list_page_encoded(
+    conn: AsyncConnection,
+    cache: EncodedCases,
+    flt: CaseFilter,
+    principal: Principal,
+    sort: Sort,
+    after: Position | None,
+    limit: int,
+    all_statuses: Sequence[str],
+) -> tuple[list[msgspec.Raw], Position | None]:
+    """One page of cases as encoded JSON (`cases.encoded`) and where it ends when more follow: the page's
+    references in one statement, the cases the cache lacks (at their row version) in a second."""
+    sql, params = list_sql(flt, principal, sort, after, limit, all_statuses, refs_select(sort))
+    stmt = statement_of(sql)
+    driver = await driver_connection(conn)
+    refs = await driver.fetch(stmt.positional, *stmt.args(params))
+    last = Position(key=refs[limit - 1][2], id=refs[limit - 1][0]) if len(refs) > limit else None
+    refs = refs[:limit]
+    await cache.check_classes(conn)
+    found, missing = cache.lookup(refs)
+    if missing:
+        scope, scope_params = scope_sql(principal)  # again: a case may have left the scope since the first read
+        rows_stmt = statement_of(f"{ROW_SQL} WHERE c.id = ANY(:ids) AND {scope}")
+        rows = await driver.fetch(rows_stmt.positional, *rows_stmt.args({**scope_params, "ids": missing}))
+        await cache.check_classes(conn, rows)
+        found.update(cache.add(rows))
+    return cache.page([r[0] for r in refs], found, principal.roles), last
 
 
 async def explain(conn: AsyncConnection, sql: str, params: dict[str, Any]) -> str:

@@ -50,8 +50,8 @@ async def _check_locked(conn: AsyncConnection, case_id: int, deadline_round: int
         done.append("warned")
     if now >= row.deadline and row.overdue_round < deadline_round:
         await conn.execute(
-            text("UPDATE cases SET overdue_round = :r, flags = CASE WHEN 'overdue' = ANY(flags) THEN flags"
-                 " ELSE array_append(flags, 'overdue') END WHERE id = :id"),
+            text("UPDATE cases SET overdue_round = :r, updated_at = now(), flags = CASE WHEN 'overdue' = ANY(flags)"
+                 " THEN flags ELSE array_append(flags, 'overdue') END WHERE id = :id"),
             {"r": deadline_round, "id": case_id},
         )  # fmt: skip
         late = int((now - row.deadline).total_seconds() // 60)

@@ -12,26 +12,31 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grid_mgmt.cases import search, search_repository
+from grid_mgmt.cases.encoded import EncodedCases
 from grid_mgmt.db.engine import make_read_engine
 from grid_mgmt.lib.errors import InvalidInput
 from grid_mgmt.settings import Settings
 from tests.conftest import principal_of
 
 
+@pytest.mark.parametrize("encoded", [False, True], ids=["cases", "encoded cases"])
 async def test_a_statement_over_the_time_limit_is_a_422_asking_for_narrower_filters(
-    settings: Settings, pg: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, pg: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch, encoded: bool
 ) -> None:
     async def slow(conn: AsyncConnection, *args: Any) -> Any:
         await conn.execute(text("SELECT pg_sleep(1)"))
         raise AssertionError("the statement timeout did not fire")
 
-    monkeypatch.setattr(search_repository, "list_page", slow)
+    monkeypatch.setattr(search_repository, "list_page_encoded" if encoded else "list_page", slow)
     read_engine = make_read_engine(replace(settings, list_timeout_ms=50))  # the timeout is the connection's
     try:
         principal = await principal_of(pg, "supervisor1")
         query = search.build_query(principal, Settings(), q="井盖")
         with pytest.raises(InvalidInput, match="takes too long") as caught:
-            await search.search(read_engine, principal, query)
+            if encoded:
+                await search.search_encoded(read_engine, EncodedCases(10), principal, query)
+            else:
+                await search.search(read_engine, principal, query)
         assert caught.value.extra == {"field": "q"}
     finally:
         await read_engine.dispose()

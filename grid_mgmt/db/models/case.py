@@ -166,6 +166,9 @@ class Case(Base):
     warned_round: Mapped[int] = mapped_column(Integer, server_default="0")
     overdue_round: Mapped[int] = mapped_column(Integer, server_default="0")
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    row_version: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    """Bumped by the trigger `cases_row_version` (migration 0009) on every UPDATE, whoever writes: the key of the
+    case list's cache of encoded cases (`cases.encoded`)."""
 
 
 class CaseActivity(Base):

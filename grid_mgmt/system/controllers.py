@@ -23,5 +23,5 @@ class SystemController(Controller):
         cache=False,
     )
     async def health(self, state: State) -> Response[HealthRead]:
-        report = await service.health(state.engine, state.redis, state.get("locator"))
+        report = await service.health(state.engine, state.redis, state.get("locator"), state.get("case_cache"))
         return Response(report, status_code=503 if report.down else 200)

@@ -24,3 +24,19 @@ class HealthRead(Schema):
     migration: CheckRead
     grid_index: CheckRead
     down: list[str]
+    case_cache: CaseCacheRead | None = None
+    """The answering process's cache of encoded cases (the case list's), for capacity planning."""
+
+
+class CaseCacheRead(Schema):
+    """Counters of one API process's cache of encoded cases since it started."""
+
+    pid: int
+    entries: int
+    capacity: int
+    hits: int
+    misses: int
+    stale: int
+    """Misses of a case cached at an older row version (it had changed)."""
+    cleared: int
+    """Times a renamed class emptied it."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -10,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from grid_mgmt import __version__
 from grid_mgmt.db.migrate import head_revision
 from grid_mgmt.lib.sql import text
-from grid_mgmt.system.schemas import CheckRead, HealthRead
+from grid_mgmt.system.schemas import CaseCacheRead, CheckRead, HealthRead
 
 TIMEOUT = 2.0
 
@@ -37,7 +38,7 @@ async def _redis(redis: Any) -> CheckRead:
     return CheckRead(ok=True, detail="PONG")
 
 
-async def health(engine: AsyncEngine, redis: Any, locator: Any) -> HealthRead:
+async def health(engine: AsyncEngine, redis: Any, locator: Any, case_cache: Any = None) -> HealthRead:
     """Every check; the grid index being rebuilt is reported but is not an outage (the DB answers)."""
     (postgis, migration), redis_check = await asyncio.gather(_postgis(engine), _redis(redis))
     fresh = locator is not None and locator.fresh
@@ -52,4 +53,12 @@ async def health(engine: AsyncEngine, redis: Any, locator: Any) -> HealthRead:
         migration=migration,
         grid_index=grid_index,
         down=down,
+        case_cache=None if case_cache is None else _cache_read(case_cache),
     )
+
+
+def _cache_read(cache: Any) -> CaseCacheRead:
+    """`cases.encoded.EncodedCases` as read (system knows no feature: by its attributes)."""
+    stats = cache.stats
+    return CaseCacheRead(pid=os.getpid(), entries=len(cache), capacity=cache.capacity, hits=stats.hits,
+                         misses=stats.misses, stale=stats.stale, cleared=stats.cleared)  # fmt: skip

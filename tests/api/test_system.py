@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import replace
 
@@ -9,6 +10,7 @@ from litestar.testing import AsyncTestClient
 
 from grid_mgmt.app import create_app
 from grid_mgmt.db.migrate import head_revision
+from grid_mgmt.settings import Settings
 
 
 async def test_health_reports_postgis_redis_and_migration(client: AsyncTestClient) -> None:
@@ -19,6 +21,9 @@ async def test_health_reports_postgis_redis_and_migration(client: AsyncTestClien
     assert body["postgis"]["detail"].startswith("PostGIS 3")
     assert body["redis"]["ok"] and body["migration"]["ok"]
     assert head_revision() in body["migration"]["detail"]
+    cache = body["case_cache"]
+    assert cache["pid"] == os.getpid() and cache["capacity"] == Settings().case_cache_rows
+    assert cache["entries"] <= cache["capacity"] and min(cache.values()) >= 0
 
 
 async def test_health_is_503_naming_what_is_down(settings) -> None:

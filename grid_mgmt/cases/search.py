@@ -22,8 +22,7 @@ from litestar import Request, get
 from litestar.di import NamedDependency, Provide
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import Parameter, QueryParameter
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from geo.geojson import Point
 from geo.validate import parse_bbox
@@ -31,13 +30,14 @@ from grid_mgmt.cases import search_repository as repo
 from grid_mgmt.cases.encoded import EncodedCases
 from grid_mgmt.cases.lifecycle import Status
 from grid_mgmt.cases.schemas import CaseRead
-from grid_mgmt.db.engine import fair_gate
+from grid_mgmt.db.listpool import ListPool
 from grid_mgmt.db.models.case import URGENCIES
 from grid_mgmt.lib.auth import Principal, current, holding
 from grid_mgmt.lib.errors import DomainError, InvalidInput
 from grid_mgmt.lib.openapi import BBOX, CURSOR, responses
 from grid_mgmt.lib.pagination import check_limit, decode_cursor, encode_cursor
 from grid_mgmt.lib.schemas import Feature, FeatureCollection, ItemPage
+from grid_mgmt.lib.sql import Source
 from grid_mgmt.settings import Settings
 
 DEFAULT_LIMIT = 50
@@ -281,32 +281,28 @@ def build_query(
 # ---- reading (also used by other features) ----------------------------------------------------------------
 
 
-def _timed_out(exc: Exception) -> bool:
-    orig = getattr(exc, "orig", exc)  # SQLAlchemy wraps the driver's error; a raw asyncpg statement does not
-    return type(orig).__name__ == "QueryCanceledError" or "statement timeout" in str(orig)
-
-
 @asynccontextmanager
-async def _reading(read_engine: AsyncEngine, query: CaseQuery) -> AsyncIterator[AsyncConnection]:
-    """A connection of the list engine (`db.engine.make_read_engine`: its connections carry the list's settings),
-    behind the fair gate; a statement that runs out of time becomes a 422 that says how to narrow the search."""
+async def _reading(pool: ListPool, query: CaseQuery) -> AsyncIterator[Any]:
+    """A connection of the list pool (`db.listpool`: the list's settings, first come first served); a statement
+    that runs out of time becomes a 422 that says how to narrow the search."""
     try:
-        async with fair_gate(read_engine), read_engine.connect() as conn:
+        async with pool.connection() as conn:
             yield conn
-    except (DBAPIError, asyncpg.QueryCanceledError) as exc:
-        if not _timed_out(exc):
-            raise
+    except asyncpg.QueryCanceledError as exc:
         raise InvalidInput(
             "this search takes too long: narrow it with status, region, bbox or a received_from/received_to range",
             extra={"field": "q"} if query.filter.q else None,
         ) from exc
 
 
-async def search(read_engine: AsyncEngine, principal: Principal, query: CaseQuery) -> tuple[list[CaseRead], str | None]:
-    """One page of cases in the principal's scope and the cursor of the next page (None on the last)."""
-    async with _reading(read_engine, query) as conn:
+async def search(
+    pool: ListPool, source: Source, principal: Principal, query: CaseQuery
+) -> tuple[list[CaseRead], str | None]:
+    """One page of cases in the principal's scope and the cursor of the next page (None on the last); the class
+    dictionary, when it must be read, from `source`."""
+    async with _reading(pool, query) as conn:
         items, more = await repo.list_page(
-            conn, query.filter, principal, query.sort, query.after, query.limit, ALL_STATUSES
+            conn, source, query.filter, principal, query.sort, query.after, query.limit, ALL_STATUSES
         )
     next_cursor = None
     if more and items:
@@ -317,13 +313,13 @@ async def search(read_engine: AsyncEngine, principal: Principal, query: CaseQuer
 
 
 async def search_encoded(
-    read_engine: AsyncEngine, cache: EncodedCases, principal: Principal, query: CaseQuery
-) -> tuple[list[msgspec.Raw], str | None]:
-    """`search` with the cases as encoded JSON, from the process's cache where a case has not changed
+    pool: ListPool, source: Source, cache: EncodedCases, principal: Principal, query: CaseQuery
+) -> tuple[msgspec.Raw, str | None]:
+    """`search` with the cases as one encoded JSON array, from the process's cache where a case has not changed
     (`cases.encoded`)."""
-    async with _reading(read_engine, query) as conn:
+    async with _reading(pool, query) as conn:
         items, last = await repo.list_page_encoded(
-            conn, cache, query.filter, principal, query.sort, query.after, query.limit, ALL_STATUSES
+            conn, source, cache, query.filter, principal, query.sort, query.after, query.limit, ALL_STATUSES
         )
     return items, None if last is None else encode_position(query.sort, last)
 
@@ -460,9 +456,11 @@ async def list_cases(
 ) -> ItemPage[CaseRead] | FeatureCollection[CaseRead]:
     state = request.app.state
     if format_ == "geojson":
-        return as_features(*await search(state.read_engine, current(request), case_query))
-    items, next_cursor = await search_encoded(state.read_engine, state.case_cache, current(request), case_query)
-    # the items are CaseRead as encoded ahead (msgspec.Raw); the annotation documents them
+        return as_features(*await search(state.list_pool, state.engine, current(request), case_query))
+    items, next_cursor = await search_encoded(
+        state.list_pool, state.engine, state.case_cache, current(request), case_query
+    )
+    # the items are a JSON array of CaseRead encoded ahead (msgspec.Raw); the annotation documents them
     return ItemPage(items=cast(list[CaseRead], items), next_cursor=next_cursor)
 
 
@@ -475,8 +473,8 @@ async def list_cases(
     responses=responses(400, 401, 422),
 )
 async def list_cases_geojson(request: Request[Any, Any, Any], case_query: CaseQueryDep) -> FeatureCollection[CaseRead]:
-    items, next_cursor = await search(request.app.state.read_engine, current(request), case_query)
-    return as_features(items, next_cursor)
+    state = request.app.state
+    return as_features(*await search(state.list_pool, state.engine, current(request), case_query))
 
 
 CASE_LIST_ROUTES: list[HTTPRouteHandler] = [list_cases, list_cases_geojson]

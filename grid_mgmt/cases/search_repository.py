@@ -29,10 +29,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from grid_mgmt.cases.encoded import ROW_SQL, EncodedCases
 from grid_mgmt.cases.repository import CASE_SELECT, scope_sql, to_cases
 from grid_mgmt.cases.schemas import CaseRead
-from grid_mgmt.db.engine import list_settings
+from grid_mgmt.db.listpool import list_settings
 from grid_mgmt.db.models.category import KIND_LETTERS
 from grid_mgmt.lib.auth import Principal
-from grid_mgmt.lib.sql import driver_connection, statement_of, text
+from grid_mgmt.lib.sql import Source, statement_of, text
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +217,7 @@ def _where(conditions: Sequence[str]) -> str:
 
 
 async def tune(conn: AsyncConnection, timeout_ms: int) -> None:
-    """`db.engine.list_settings` for the list statements of this transaction (SET LOCAL), on a connection of the
+    """`db.listpool.list_settings` for the list statements of this transaction (SET LOCAL), on a connection of the
     main engine (the task queues read in the transaction of their other statements)."""
     wanted = list_settings(timeout_ms)
     calls = ", ".join(f"set_config('{name}', :{name}, true)" for name in wanted)
@@ -225,7 +225,8 @@ async def tune(conn: AsyncConnection, timeout_ms: int) -> None:
 
 
 async def list_page(
-    conn: AsyncConnection,
+    driver: Any,
+    source: Source,
     flt: CaseFilter,
     principal: Principal,
     sort: Sort,
@@ -233,11 +234,12 @@ async def list_page(
     limit: int,
     all_statuses: Sequence[str],
 ) -> tuple[list[CaseRead], bool]:
-    """One page of cases and whether more follow."""
+    """One page of cases and whether more follow, read on `driver` (an asyncpg connection of the list pool);
+    the class dictionary comes from `source` when it must be read."""
     sql, params = list_sql(flt, principal, sort, after, limit, all_statuses)
-    stmt = statement_of(sql)  # straight on asyncpg: SQLAlchemy's row machinery cost more than the statement
-    rows = await (await driver_connection(conn)).fetch(stmt.positional, *stmt.args(params))
-    return await to_cases(conn, rows[:limit], principal.roles), len(rows) > limit
+    stmt = statement_of(sql)
+    rows = await driver.fetch(stmt.positional, *stmt.args(params))
+    return await to_cases(source, rows[:limit], principal.roles), len(rows) > limit
 
 
 def refs_select(sort: Sort) -> str:
@@ -246,7 +248,8 @@ def refs_select(sort: Sort) -> str:
 
 
 async def list_page_encoded(
-    conn: AsyncConnection,
+    driver: Any,
+    source: Source,
     cache: EncodedCases,
     flt: CaseFilter,
     principal: Principal,
@@ -254,22 +257,21 @@ async def list_page_encoded(
     after: Position | None,
     limit: int,
     all_statuses: Sequence[str],
-) -> tuple[list[msgspec.Raw], Position | None]:
-    """One page of cases as encoded JSON (`cases.encoded`) and where it ends when more follow: the page's
+) -> tuple[msgspec.Raw, Position | None]:
+    """One page of cases as a JSON array (`cases.encoded`) and where it ends when more follow: the page's
     references in one statement, the cases the cache lacks (at their row version) in a second."""
     sql, params = list_sql(flt, principal, sort, after, limit, all_statuses, refs_select(sort))
     stmt = statement_of(sql)
-    driver = await driver_connection(conn)
     refs = await driver.fetch(stmt.positional, *stmt.args(params))
     last = Position(key=refs[limit - 1][2], id=refs[limit - 1][0]) if len(refs) > limit else None
     refs = refs[:limit]
-    await cache.check_classes(conn)
+    await cache.check_classes(source)
     found, missing = cache.lookup(refs)
     if missing:
         scope, scope_params = scope_sql(principal)  # again: a case may have left the scope since the first read
         rows_stmt = statement_of(f"{ROW_SQL} WHERE c.id = ANY(:ids) AND {scope}")
         rows = await driver.fetch(rows_stmt.positional, *rows_stmt.args({**scope_params, "ids": missing}))
-        await cache.check_classes(conn, rows)
+        await cache.check_classes(source, rows)
         found.update(cache.add(rows))
     return cache.page([r[0] for r in refs], found, principal.roles), last
 

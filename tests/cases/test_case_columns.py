@@ -65,9 +65,8 @@ async def test_a_class_added_after_the_dictionary_was_read_is_named(
 
 
 async def test_the_list_engine_reads_the_same_times(engine, pg: asyncpg.Connection, settings) -> None:
-    """The list engine reads `timestamptz` as text (a faster decode): the same aware UTC datetimes, to the µs."""
-    from grid_mgmt.db.engine import make_read_engine
-    from grid_mgmt.lib.sql import driver_connection
+    """The list pool reads `timestamptz` as text (a faster decode): the same aware UTC datetimes, to the µs."""
+    from grid_mgmt.db.listpool import ListPool
 
     case_id = await _new_case(engine, pg)
     await pg.execute(
@@ -77,15 +76,14 @@ async def test_the_list_engine_reads_the_same_times(engine, pg: asyncpg.Connecti
     )
     sql = "SELECT captured_at, deadline, paused_at, closed_at, received_at FROM cases WHERE id = $1"
     want = tuple(await pg.fetchrow(sql, case_id))
-    read_engine = make_read_engine(settings)
+    pool = ListPool.of(settings)
     try:
-        async with read_engine.connect() as conn:
-            raw = await driver_connection(conn)
+        async with pool.connection() as raw:
             got = tuple(await raw.fetchrow(sql, case_id))
             # a datetime as a parameter goes the other way (a page cursor's key)
             same = await raw.fetchval("SELECT count(*) FROM cases WHERE id = $1 AND deadline = $2", case_id, want[1])
     finally:
-        await read_engine.dispose()
+        await pool.close()
     assert got == want and want[3] is None and same == 1
     assert [v.utcoffset() for v in got if v is not None] == [dt.timedelta(0)] * 4
     assert got[1].microsecond == 500_000 and got[0].microsecond == 1

@@ -17,7 +17,7 @@ from grid_mgmt.cases import search, search_repository
 from grid_mgmt.cases.encoded import EncodedCases
 from grid_mgmt.cases.lifecycle import actions_for
 from grid_mgmt.cases.repository import forget_classes
-from grid_mgmt.db.engine import make_read_engine
+from grid_mgmt.db.listpool import ListPool
 from grid_mgmt.lib.schemas import ItemPage
 from grid_mgmt.settings import Settings
 from tests.conftest import principal_of
@@ -28,11 +28,11 @@ MONTH = {"received_from": MONTH_FROM, "received_to": MONTH_TO}
 
 
 @pytest.fixture
-async def read_engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
-    """A list engine of the test's own loop (the app's lives in the test client's)."""
-    engine = make_read_engine(settings)
-    yield engine
-    await engine.dispose()
+async def lists(settings: Settings, engine: AsyncEngine) -> AsyncIterator[tuple[ListPool, AsyncEngine]]:
+    """A list pool of the test's own loop (the app's lives in the test client's) and the dictionary's source."""
+    pool = ListPool.of(settings)
+    yield pool, engine
+    await pool.close()
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ def by_id(body: dict[str, Any]) -> dict[int, dict[str, Any]]:
 async def test_a_cached_page_is_byte_for_byte_the_cases_encoded_now(
     client: AsyncTestClient,
     app: Litestar,
-    read_engine: AsyncEngine,
+    lists: tuple[ListPool, AsyncEngine],
     world: World,
     sup: dict,
     pg: asyncpg.Connection,
@@ -68,7 +68,7 @@ async def test_a_cached_page_is_byte_for_byte_the_cases_encoded_now(
     assert app.state.case_cache.stats.hits >= hits + 7  # the second page came from the cache
     principal = await principal_of(pg, "supervisor1")
     query = search.build_query(principal, Settings(), sort=sort, limit=7, **MONTH)
-    items, cursor = await search.search(read_engine, principal, query)  # full rows, no cache
+    items, cursor = await search.search(*lists, principal, query)  # full rows, no cache
     assert len(items) == 7 and cursor is not None
     expected = msgspec.json.encode(ItemPage(items=items, next_cursor=cursor))
     assert cold.content == expected
@@ -166,30 +166,30 @@ async def test_a_renamed_class_is_renamed_in_cached_cases(
 
 
 async def test_a_cache_smaller_than_a_page_still_answers_the_whole_page(
-    read_engine: AsyncEngine, world: World, pg: asyncpg.Connection
+    lists: tuple[ListPool, AsyncEngine], world: World, pg: asyncpg.Connection
 ) -> None:
     cache = EncodedCases(capacity=3)
     principal = await principal_of(pg, "supervisor1")
     query = search.build_query(principal, Settings(), limit=10, **MONTH)
     for _ in range(2):
-        items, cursor = await search.search_encoded(read_engine, cache, principal, query)
-        assert len(items) == 10 and cursor is not None and len(cache) == 3
-    expected, _ = await search.search(read_engine, principal, query)
-    assert [msgspec.json.decode(i)["id"] for i in items] == [c.id for c in expected]
+        items, cursor = await search.search_encoded(*lists, cache, principal, query)
+        assert len(msgspec.json.decode(items)) == 10 and cursor is not None and len(cache) == 3
+    expected, _ = await search.search(*lists, principal, query)
+    assert [c["id"] for c in msgspec.json.decode(items)] == [c.id for c in expected]
 
 
 async def test_a_stale_entry_is_a_miss(
-    read_engine: AsyncEngine, world: World, pg: asyncpg.Connection, restored: int
+    lists: tuple[ListPool, AsyncEngine], world: World, pg: asyncpg.Connection, restored: int
 ) -> None:
     cache = EncodedCases(capacity=100)
     principal = await principal_of(pg, "supervisor1")
     query = search.build_query(principal, Settings(), limit=500, **MONTH)
-    await search.search_encoded(read_engine, cache, principal, query)
+    await search.search_encoded(*lists, cache, principal, query)
     assert (cache.stats.hits, cache.stats.misses) == (0, len(world.all))
     await pg.execute("UPDATE cases SET description = 'stale?' WHERE id = $1", restored)
-    items, _ = await search.search_encoded(read_engine, cache, principal, query)
+    items, _ = await search.search_encoded(*lists, cache, principal, query)
     assert (cache.stats.hits, cache.stats.misses, cache.stats.stale) == (len(world.all) - 1, len(world.all) + 1, 1)
-    assert {msgspec.json.decode(i)["id"]: msgspec.json.decode(i) for i in items}[restored]["description"] == "stale?"
+    assert {c["id"]: c for c in msgspec.json.decode(items)}[restored]["description"] == "stale?"
 
 
 def test_an_unknown_status_never_reaches_the_sql() -> None:

@@ -8,12 +8,11 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from grid_mgmt.cases import search, search_repository
 from grid_mgmt.cases.encoded import EncodedCases
-from grid_mgmt.db.engine import make_read_engine
+from grid_mgmt.db.listpool import ListPool
 from grid_mgmt.lib.errors import InvalidInput
 from grid_mgmt.settings import Settings
 from tests.conftest import principal_of
@@ -23,39 +22,44 @@ from tests.conftest import principal_of
 async def test_a_statement_over_the_time_limit_is_a_422_asking_for_narrower_filters(
     settings: Settings, pg: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch, encoded: bool
 ) -> None:
-    async def slow(conn: AsyncConnection, *args: Any) -> Any:
-        await conn.execute(text("SELECT pg_sleep(1)"))
+    async def slow(conn: asyncpg.Connection, *args: Any) -> Any:
+        await conn.execute("SELECT pg_sleep(1)")
         raise AssertionError("the statement timeout did not fire")
 
     monkeypatch.setattr(search_repository, "list_page_encoded" if encoded else "list_page", slow)
-    read_engine = make_read_engine(replace(settings, list_timeout_ms=50))  # the timeout is the connection's
+    pool = ListPool.of(replace(settings, list_timeout_ms=50))  # the timeout is the connection's
+    engine = create_async_engine(settings.database_url)
     try:
         principal = await principal_of(pg, "supervisor1")
         query = search.build_query(principal, Settings(), q="井盖")
         with pytest.raises(InvalidInput, match="takes too long") as caught:
             if encoded:
-                await search.search_encoded(read_engine, EncodedCases(10), principal, query)
+                await search.search_encoded(pool, engine, EncodedCases(10), principal, query)
             else:
-                await search.search(read_engine, principal, query)
+                await search.search(pool, engine, principal, query)
         assert caught.value.extra == {"field": "q"}
+        async with pool.connection() as conn:  # a timed-out statement leaves its connection usable
+            assert await conn.fetchval("SELECT 1") == 1
+        assert pool.opened == 1
     finally:
-        await read_engine.dispose()
+        await pool.close()
+        await engine.dispose()
 
 
-async def test_the_read_engine_reads_in_autocommit_with_the_list_settings(settings: Settings) -> None:
-    read_engine = make_read_engine(settings)
+async def test_the_list_pool_reads_in_autocommit_with_the_list_settings(settings: Settings) -> None:
+    pool = ListPool.of(settings)
     try:
-        async with read_engine.connect() as conn:
-            got = (await conn.execute(text(
+        async with pool.connection() as conn:
+            got = await conn.fetchrow(
                 "SELECT current_setting('plan_cache_mode'), current_setting('max_parallel_workers_per_gather'),"
-                " current_setting('statement_timeout')"
-            ))).one()  # fmt: skip
-            assert tuple(got) == ("force_custom_plan", "0", "5s")
-            first = (await conn.execute(text("SELECT pg_current_xact_id()::text"))).scalar()
-            second = (await conn.execute(text("SELECT pg_current_xact_id()::text"))).scalar()
+                " current_setting('statement_timeout'), current_setting('TimeZone'), current_setting('DateStyle')"
+            )
+            assert tuple(got) == ("force_custom_plan", "0", "5s", "UTC", "ISO, MDY")
+            first = await conn.fetchval("SELECT pg_current_xact_id()::text")
+            second = await conn.fetchval("SELECT pg_current_xact_id()::text")
             assert first != second  # each statement its own transaction: no BEGIN/COMMIT round trips
     finally:
-        await read_engine.dispose()
+        await pool.close()
 
 
 @pytest.mark.parametrize("name", list(search_repository.SORTS))

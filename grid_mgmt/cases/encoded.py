@@ -22,7 +22,7 @@ from typing import Any
 
 import msgspec
 
-from grid_mgmt.cases.lifecycle import actions_for
+from grid_mgmt.cases.lifecycle import Status, actions_for
 from grid_mgmt.cases.repository import CASE_COLUMNS, CASE_FROM, ClassFacts, class_dictionary, to_case
 from grid_mgmt.lib.sql import Source
 
@@ -57,25 +57,21 @@ class EncodedCases:
         self.stats = Stats()
         self._entries: dict[int, Entry] = {}
         self._classes: dict[str, ClassFacts] | None = None
-        self._tails: dict[tuple[str, frozenset[str]], bytes] = {}
+        self._tails: dict[frozenset[str], dict[str, bytes]] = {}
         self._encoder = msgspec.json.Encoder()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def lookup(self, refs: Sequence[Any]) -> tuple[dict[int, Entry], list[int]]:
-        """For references `(id, row_version, …)`: the cases cached at that row version, and the ids of the others."""
+    def lookup(self, refs: Sequence[Any]) -> tuple[list[Entry | None], list[int]]:
+        """For references `(id, row_version, …)`: per reference its case as cached at that row version (None when it
+        is not), and the ids of those not cached."""
         entries = self._entries
-        found: dict[int, Entry] = {}
-        missing: list[int] = []
-        for ref in refs:
-            entry = entries.get(ref[0])
-            if entry is not None and entry.row_version == ref[1]:
-                found[ref[0]] = entry
-            else:
-                missing.append(ref[0])
-                self.stats.stale += entry is not None
-        self.stats.hits += len(found)
+        found = [e if (e := entries.get(ref[0])) is not None and e.row_version == ref[1] else None for ref in refs]
+        missing = [ref[0] for ref, e in zip(refs, found, strict=True) if e is None]
+        if missing:
+            self.stats.stale += sum(1 for case_id in missing if case_id in entries)
+        self.stats.hits += len(refs) - len(missing)
         self.stats.misses += len(missing)
         return found, missing
 
@@ -96,27 +92,26 @@ class EncodedCases:
                 del entries[key]
         return added
 
-    def page(self, ids: Sequence[int], found: dict[int, Entry], roles: frozenset[str]) -> msgspec.Raw:
-        """The JSON array of the cases of `ids` in that order from `found`, with the `next_actions` of `roles`
-        (joined once: a page is one allocation). An id not found is left out: a case that left the reader's scope
-        (or the table) between the two statements of a page."""
+    def page(self, found: Sequence[Entry | None], roles: frozenset[str]) -> msgspec.Raw:
+        """The JSON array of the cases `found`, in that order, with the `next_actions` of `roles` (joined once: a
+        page is one allocation). None is left out: a case that left the reader's scope (or the table) between the
+        two statements of a page."""
+        tails = self._tails.get(roles) or self._tails_of(roles)
         parts: list[bytes] = []
-        for case_id in ids:
-            entry = found.get(case_id)
+        for entry in found:
             if entry is not None:
-                parts += (b",", entry.head, self._tail(entry.status, roles))
+                parts += (b",", entry.head, tails[entry.status])
         if not parts:
             return msgspec.Raw(b"[]")
         parts[0] = b"["  # the first comma
         parts.append(b"]")
         return msgspec.Raw(b"".join(parts))
 
-    def _tail(self, status: str, roles: frozenset[str]) -> bytes:
-        key = (status, roles)
-        tail = self._tails.get(key)
-        if tail is None:
-            tail = self._tails[key] = self._encoder.encode(actions_for(status, roles)) + b"}"
-        return tail
+    def _tails_of(self, roles: frozenset[str]) -> dict[str, bytes]:
+        """`"next_actions":` follows each head: the actions of `roles` per status, and the closing brace."""
+        tails = {s.value: self._encoder.encode(actions_for(s.value, roles)) + b"}" for s in Status}
+        self._tails[roles] = tails
+        return tails
 
     async def check_classes(self, source: Source, rows: Sequence[Any] = ()) -> None:
         """Take the current class dictionary (cached for CLASSES_CACHE_S, read again when it lacks a class of

@@ -272,8 +272,9 @@ async def list_page_encoded(
         rows_stmt = statement_of(f"{ROW_SQL} WHERE c.id = ANY(:ids) AND {scope}")
         rows = await driver.fetch(rows_stmt.positional, *rows_stmt.args({**scope_params, "ids": missing}))
         await cache.check_classes(source, rows)
-        found.update(cache.add(rows))
-    return cache.page([r[0] for r in refs], found, principal.roles), last
+        added = cache.add(rows)
+        found = [e if e is not None else added.get(r[0]) for r, e in zip(refs, found, strict=True)]
+    return cache.page(found, principal.roles), last
 
 
 async def explain(conn: AsyncConnection, sql: str, params: dict[str, Any]) -> str:

@@ -77,6 +77,17 @@ async def test_region_filter_by_district_street_and_community_and_grid(
     assert await ids(client, sup, grid_code=world.grid_a) == world.where(grid_code=world.grid_a)
 
 
+async def test_a_case_on_the_edge_of_the_box_is_in_it_and_not_a_hair_beyond(
+    client: AsyncTestClient, world: World, sup: dict
+) -> None:
+    x, y = world.point_a
+    in_a = world.where(grid_code=world.grid_a)
+    for box in ((x, y, x + 0.01, y + 0.01), (x - 0.01, y - 0.01, x, y), (x, y, x, y)):  # edges and a degenerate box
+        assert await ids(client, sup, bbox=",".join(repr(v) for v in box)) == in_a, box
+    for box in ((x + 1e-9, y, x + 0.01, y + 0.01), (x - 0.01, y - 0.01, x, y - 1e-9)):
+        assert await ids(client, sup, bbox=",".join(repr(v) for v in box)) == set(), box
+
+
 async def test_bbox_filter(client: AsyncTestClient, world: World, sup: dict) -> None:
     lon, lat = world.point_a
     box = f"{lon - 0.0001},{lat - 0.0001},{lon + 0.0001},{lat + 0.0001}"

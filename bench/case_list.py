@@ -267,15 +267,22 @@ def explain_list(
     async def go() -> dict[str, Any]:
         engine = create_async_engine(db.url)
         times: list[float] = []
+        generic = 0
         shapes: dict[str, int] = {}
         first = ""
         try:
             async with engine.connect() as conn:
                 for c in sample:
                     flt = srepo.CaseFilter(statuses=("registered",), bbox=_bbox(c))
-                    sql, params = srepo.list_sql(flt, principal, srepo.SORTS["-received_at"], None, 50, ALL_STATUSES)
+                    order = srepo.SORTS["-received_at"]
+                    select = srepo.refs_select(order)  # what the JSON list reads (its cases come from the cache)
+                    sql, params = srepo.list_sql(flt, principal, order, None, 50, ALL_STATUSES, select)
                     await srepo.tune(conn, Settings().list_timeout_ms)
-                    rows = (await conn.execute(text("EXPLAIN (ANALYZE, BUFFERS) " + sql), params)).all()
+                    if srepo.generic_plan_fits(flt, principal):  # as the app: planned once, without the values
+                        rows = await _explain_generic(conn, sql, params)
+                        generic += 1
+                    else:
+                        rows = (await conn.execute(text("EXPLAIN (ANALYZE, BUFFERS) " + sql), params)).all()
                     plan = "\n".join(str(r[0]) for r in rows)
                     first = first or plan
                     ms = sum(float(x) for x in re.findall(r"(?:Planning|Execution) Time: ([0-9.]+) ms", plan))
@@ -294,10 +301,27 @@ def explain_list(
             "median_ms": round(times[len(times) // 2], 2) if times else None,
             "max_ms": round(times[-1], 2) if times else None,
             "plans": shapes,
+            "generic_plans": generic,
             "example": first,
         }
 
     return asyncio.run(go())
+
+
+async def _explain_generic(conn: Any, sql: str, params: dict[str, Any]) -> list[Any]:
+    """EXPLAIN ANALYZE of `sql` as the pool of generic plans runs it: prepared under force_generic_plan."""
+    from sqlalchemy import text
+
+    from grid_mgmt.lib.sql import statement_of
+
+    stmt = statement_of(sql)
+    args = ", ".join(repr(a) if not isinstance(a, str) else "'" + a.replace("'", "''") + "'" for a in stmt.args(params))
+    await conn.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
+    await conn.exec_driver_sql(f"PREPARE bench_page AS {stmt.positional}")
+    rows = (await conn.exec_driver_sql(f"EXPLAIN (ANALYZE, BUFFERS) EXECUTE bench_page({args})")).all()
+    await conn.exec_driver_sql("DEALLOCATE bench_page")
+    await conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+    return list(rows)
 
 
 def _list_row(
@@ -324,7 +348,8 @@ def _list_row(
         case_api.per_request_cpu(m["cpu"], res.rps),
         f"new PostgreSQL sessions during the load (warm-up + measured): {m['db_stats']['sessions']:,}",
         f"the list statement alone (EXPLAIN ANALYZE, {plan['boxes']} boxes, idle server):"
-        f" median {plan['median_ms']} ms, max {plan['max_ms']} ms, plan {' | '.join(plan['plans'])}",
+        f" median {plan['median_ms']} ms, max {plan['max_ms']} ms, plan {' | '.join(plan['plans'])}"
+        f" ({plan.get('generic_plans', 0)} of {plan['boxes']} planned generically, as the app plans them)",
     ]
     cache = m.get("case_cache") or {}
     if cache.get("hit_rate") is not None:

@@ -18,7 +18,7 @@ from grid_mgmt.cases.search import CASE_LIST_ROUTES
 from grid_mgmt.categories.controllers import CategoryController
 from grid_mgmt.components.controllers import ComponentController
 from grid_mgmt.db.engine import make_engine
-from grid_mgmt.db.listpool import ListPool
+from grid_mgmt.db.listpool import ListPools
 from grid_mgmt.intake.controllers import AttachmentController, IntakeController
 from grid_mgmt.lib.deps import provide_db, provide_geo_list, provide_item_list, provide_settings
 from grid_mgmt.lib.errors import EXCEPTION_HANDLERS
@@ -73,9 +73,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
         arq = job_queue(settings.redis_url)
         locator = GridLocator(engine, settings.asyncpg_dsn) if settings.locate_cache else None
-        list_pool = ListPool.of(settings)
+        list_pools = ListPools.of(settings)
         app.state.update(
-            engine=engine, list_pool=list_pool, redis=redis, arq=arq, locator=locator, settings=settings,
+            engine=engine, list_pools=list_pools, redis=redis, arq=arq, locator=locator, settings=settings,
             case_cache=EncodedCases(settings.case_cache_rows),
         )  # fmt: skip
         if locator is not None:
@@ -88,7 +88,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await redis.aclose()
             await arq.aclose()
             await engine.dispose()
-            await list_pool.close()
+            await list_pools.close()
 
     return Litestar(
         # the case list: plain handlers, after IntakeController which shares the path /api/v1/cases

@@ -30,7 +30,7 @@ from grid_mgmt.cases import search_repository as repo
 from grid_mgmt.cases.encoded import EncodedCases
 from grid_mgmt.cases.lifecycle import Status
 from grid_mgmt.cases.schemas import CaseRead
-from grid_mgmt.db.listpool import ListPool
+from grid_mgmt.db.listpool import ListPools
 from grid_mgmt.db.models.case import URGENCIES
 from grid_mgmt.lib.auth import Principal, current, holding
 from grid_mgmt.lib.errors import DomainError, InvalidInput
@@ -282,9 +282,11 @@ def build_query(
 
 
 @asynccontextmanager
-async def _reading(pool: ListPool, query: CaseQuery) -> AsyncIterator[Any]:
-    """A connection of the list pool (`db.listpool`: the list's settings, first come first served); a statement
-    that runs out of time becomes a 422 that says how to narrow the search."""
+async def _reading(pools: ListPools, principal: Principal, query: CaseQuery) -> AsyncIterator[Any]:
+    """A connection of a list pool (`db.listpool`: the list's settings, first come first served) — of the pool of
+    generic plans when the query's shape fits them (`generic_plan_fits`); a statement that runs out of time
+    becomes a 422 that says how to narrow the search."""
+    pool = pools.generic if repo.generic_plan_fits(query.filter, principal) else pools.custom
     try:
         async with pool.connection() as conn:
             yield conn
@@ -296,11 +298,11 @@ async def _reading(pool: ListPool, query: CaseQuery) -> AsyncIterator[Any]:
 
 
 async def search(
-    pool: ListPool, source: Source, principal: Principal, query: CaseQuery
+    pools: ListPools, source: Source, principal: Principal, query: CaseQuery
 ) -> tuple[list[CaseRead], str | None]:
     """One page of cases in the principal's scope and the cursor of the next page (None on the last); the class
     dictionary, when it must be read, from `source`."""
-    async with _reading(pool, query) as conn:
+    async with _reading(pools, principal, query) as conn:
         items, more = await repo.list_page(
             conn, source, query.filter, principal, query.sort, query.after, query.limit, ALL_STATUSES
         )
@@ -313,11 +315,11 @@ async def search(
 
 
 async def search_encoded(
-    pool: ListPool, source: Source, cache: EncodedCases, principal: Principal, query: CaseQuery
+    pools: ListPools, source: Source, cache: EncodedCases, principal: Principal, query: CaseQuery
 ) -> tuple[msgspec.Raw, str | None]:
     """`search` with the cases as one encoded JSON array, from the process's cache where a case has not changed
     (`cases.encoded`)."""
-    async with _reading(pool, query) as conn:
+    async with _reading(pools, principal, query) as conn:
         items, last = await repo.list_page_encoded(
             conn, source, cache, query.filter, principal, query.sort, query.after, query.limit, ALL_STATUSES
         )
@@ -456,9 +458,9 @@ async def list_cases(
 ) -> ItemPage[CaseRead] | FeatureCollection[CaseRead]:
     state = request.app.state
     if format_ == "geojson":
-        return as_features(*await search(state.list_pool, state.engine, current(request), case_query))
+        return as_features(*await search(state.list_pools, state.engine, current(request), case_query))
     items, next_cursor = await search_encoded(
-        state.list_pool, state.engine, state.case_cache, current(request), case_query
+        state.list_pools, state.engine, state.case_cache, current(request), case_query
     )
     # the items are a JSON array of CaseRead encoded ahead (msgspec.Raw); the annotation documents them
     return ItemPage(items=cast(list[CaseRead], items), next_cursor=next_cursor)
@@ -474,7 +476,7 @@ async def list_cases(
 )
 async def list_cases_geojson(request: Request[Any, Any, Any], case_query: CaseQueryDep) -> FeatureCollection[CaseRead]:
     state = request.app.state
-    return as_features(*await search(state.list_pool, state.engine, current(request), case_query))
+    return as_features(*await search(state.list_pools, state.engine, current(request), case_query))
 
 
 CASE_LIST_ROUTES: list[HTTPRouteHandler] = [list_cases, list_cases_geojson]

@@ -217,6 +217,33 @@ def list_sql(
     return sql, params
 
 
+GENERIC_BOX_DEG = 0.05
+"""The widest and highest box (degrees, about 5 km) a list may plan generically (`generic_plan_fits`)."""
+
+ENDED_STATUSES = frozenset({"closed", "rejected", "declined", "cancelled", "merged"})
+"""Statuses cases stay in for good: their numbers grow without bound, so even a small box of them is planned with
+its values (PostgreSQL may then read them in order of the sort instead)."""
+
+
+def generic_plan_fits(flt: CaseFilter, principal: Principal) -> bool:
+    """Whether a page's statement has one best plan whatever its values, so that it may be planned once per
+    connection (`db.listpool.ListPools.generic`; planning a page cost PostgreSQL ~180 µs of ~550): a small box of
+    cases in open statuses, by statuses, classes, kind and urgency only, read by a role whose scope is its district or
+    everything. Each status's branch then reads the status's GiST index over the box (`ix_cases_geom_<status>`)
+    and sorts what the box holds; no other index could serve it better. Anything else (other filters, the scopes
+    of units and workers, which other indexes serve) is planned with its values."""
+    box = flt.bbox
+    if box is None or not flt.statuses or ENDED_STATUSES.intersection(flt.statuses):
+        return False
+    if box[2] - box[0] > GENERIC_BOX_DEG or box[3] - box[1] > GENERIC_BOX_DEG:
+        return False
+    others = (flt.unit_codes, flt.region, flt.grid_code, flt.reporter_id is not None, flt.overdue,
+              flt.received_from, flt.received_to, flt.q, flt.extra)  # fmt: skip
+    if any(others):
+        return False
+    return principal.sees_all or not principal.roles & {"unit_staff", "worker"}
+
+
 def _where(conditions: Sequence[str]) -> str:
     return (" WHERE " + " AND ".join(f"({w})" for w in conditions)) if conditions else ""
 

@@ -21,6 +21,7 @@ import datetime as dt
 import time
 from collections import deque
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -28,18 +29,20 @@ import asyncpg
 from grid_mgmt.settings import Settings
 
 
-def list_settings(timeout_ms: int) -> dict[str, str]:
+def list_settings(timeout_ms: int, *, generic: bool = False) -> dict[str, str]:
     """The session settings a case list runs with (this pool's connections carry them; `cases.search_repository
     .tune` sets them for one transaction on a connection of the main engine):
 
     - `plan_cache_mode = force_custom_plan`: statements are prepared, and after five runs PostgreSQL may switch to
       a generic plan that knows neither the bbox nor the statuses — measured at 1,000,000 cases it picked a plan
-      100× slower; planning each time costs about a millisecond;
+      100× slower; planning each time costs about a millisecond. `generic` (the pool of `ListPools.generic`):
+      `force_generic_plan`, for the statements whose plan is the same whatever the values
+      (`cases.search_repository.generic_plan_fits`): planned once per connection, not per page;
     - no parallel workers: starting them costs more than reading a page;
     - a statement timeout: a filter no index serves cannot hold a connection for long.
     """
     return {
-        "plan_cache_mode": "force_custom_plan",
+        "plan_cache_mode": "force_generic_plan" if generic else "force_custom_plan",
         "max_parallel_workers_per_gather": "0",
         "statement_timeout": str(int(timeout_ms)),
     }
@@ -61,14 +64,16 @@ async def text_timestamps(conn: asyncpg.Connection) -> None:
 class ListPool:
     """Up to `size` list connections to `dsn`, opened on demand (see the module docstring)."""
 
-    def __init__(self, dsn: str, size: int, timeout_ms: int, *, recycle_s: float = 1800.0) -> None:
+    def __init__(
+        self, dsn: str, size: int, timeout_ms: int, *, generic: bool = False, recycle_s: float = 1800.0
+    ) -> None:
         self.size = size
         self._dsn = dsn
         self._server_settings = {
-            "application_name": "grid-mgmt read",
+            "application_name": "grid-mgmt read" + (" (generic plans)" if generic else ""),
             "timezone": "UTC",
             "datestyle": "ISO",
-            **list_settings(timeout_ms),
+            **list_settings(timeout_ms, generic=generic),
         }
         self._recycle_s = recycle_s
         self._idle: deque[tuple[float, asyncpg.Connection]] = deque()
@@ -77,10 +82,10 @@ class ListPool:
         """Connections opened since start (tests and benchmarks: a pool that reuses opens `size` at most)."""
 
     @classmethod
-    def of(cls, settings: Settings) -> ListPool:
+    def of(cls, settings: Settings, *, generic: bool = False) -> ListPool:
         url = settings.read_database_url or settings.database_url
         dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
-        return cls(dsn, settings.read_pool_size, settings.list_timeout_ms)
+        return cls(dsn, settings.read_pool_size, settings.list_timeout_ms, generic=generic)
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
@@ -119,3 +124,20 @@ class ListPool:
         await text_timestamps(conn)
         self.opened += 1
         return time.monotonic(), conn
+
+
+@dataclass(frozen=True, slots=True)
+class ListPools:
+    """The two pools of an API process: `custom` plans each statement with its values; `generic` plans a statement
+    once per connection, for the shapes whose best plan does not depend on the values (the dispatcher's map: a
+    small box of open cases). Both open connections only on demand."""
+
+    custom: ListPool
+    generic: ListPool
+
+    @classmethod
+    def of(cls, settings: Settings) -> ListPools:
+        return cls(ListPool.of(settings), ListPool.of(settings, generic=True))
+
+    async def close(self) -> None:
+        await asyncio.gather(self.custom.close(), self.generic.close())

@@ -17,7 +17,7 @@ from grid_mgmt.cases import search, search_repository
 from grid_mgmt.cases.encoded import EncodedCases
 from grid_mgmt.cases.lifecycle import actions_for
 from grid_mgmt.cases.repository import forget_classes
-from grid_mgmt.db.listpool import ListPool
+from grid_mgmt.db.listpool import ListPools
 from grid_mgmt.lib.schemas import ItemPage
 from grid_mgmt.settings import Settings
 from tests.conftest import principal_of
@@ -28,11 +28,11 @@ MONTH = {"received_from": MONTH_FROM, "received_to": MONTH_TO}
 
 
 @pytest.fixture
-async def lists(settings: Settings, engine: AsyncEngine) -> AsyncIterator[tuple[ListPool, AsyncEngine]]:
-    """A list pool of the test's own loop (the app's lives in the test client's) and the dictionary's source."""
-    pool = ListPool.of(settings)
-    yield pool, engine
-    await pool.close()
+async def lists(settings: Settings, engine: AsyncEngine) -> AsyncIterator[tuple[ListPools, AsyncEngine]]:
+    """List pools of the test's own loop (the app's live in the test client's) and the dictionary's source."""
+    pools = ListPools.of(settings)
+    yield pools, engine
+    await pools.close()
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ def by_id(body: dict[str, Any]) -> dict[int, dict[str, Any]]:
 async def test_a_cached_page_is_byte_for_byte_the_cases_encoded_now(
     client: AsyncTestClient,
     app: Litestar,
-    lists: tuple[ListPool, AsyncEngine],
+    lists: tuple[ListPools, AsyncEngine],
     world: World,
     sup: dict,
     pg: asyncpg.Connection,
@@ -166,7 +166,7 @@ async def test_a_renamed_class_is_renamed_in_cached_cases(
 
 
 async def test_a_cache_smaller_than_a_page_still_answers_the_whole_page(
-    lists: tuple[ListPool, AsyncEngine], world: World, pg: asyncpg.Connection
+    lists: tuple[ListPools, AsyncEngine], world: World, pg: asyncpg.Connection
 ) -> None:
     cache = EncodedCases(capacity=3)
     principal = await principal_of(pg, "supervisor1")
@@ -179,7 +179,7 @@ async def test_a_cache_smaller_than_a_page_still_answers_the_whole_page(
 
 
 async def test_a_stale_entry_is_a_miss(
-    lists: tuple[ListPool, AsyncEngine], world: World, pg: asyncpg.Connection, restored: int
+    lists: tuple[ListPools, AsyncEngine], world: World, pg: asyncpg.Connection, restored: int
 ) -> None:
     cache = EncodedCases(capacity=100)
     principal = await principal_of(pg, "supervisor1")

@@ -6,6 +6,8 @@ the rest of the session sees neither.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -15,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from grid_mgmt.cases import search_repository as repo
 from grid_mgmt.cases.search import ALL_STATUSES
+from grid_mgmt.lib.auth import Principal
+from grid_mgmt.lib.sql import statement_of
 from grid_mgmt.settings import Settings
 from tests.conftest import principal_of
 
@@ -149,3 +153,90 @@ async def test_open311_places_read_the_gist_indexes_of_statuses(
     assert "Seq Scan on cases" not in plan and "ix_cases_received" not in plan, plan
     for status in statuses or ("registered", "closed", "verifying", "ended"):
         assert f"ix_cases_geom_{status}" in plan, plan
+
+
+# ---- generic plans (the list pool of `ListPools.generic`) ----------------------------------------------------
+
+
+def _literal(value: object) -> str:
+    if isinstance(value, list):
+        return "ARRAY[" + ", ".join(_literal(v) for v in value) + "]"
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    if isinstance(value, dt.datetime):
+        return f"'{value.isoformat()}'::timestamptz"
+    return repr(value)
+
+
+async def generic_plan_of(
+    conn: AsyncConnection, pg: asyncpg.Connection, username: str, flt: repo.CaseFilter, sort: str,
+    after: repo.Position | None = None,
+) -> str:  # fmt: skip
+    """The plan PostgreSQL keeps for the refs statement of a page under force_generic_plan (PREPARE, EXPLAIN
+    EXECUTE: the plan built without the values)."""
+    principal = await principal_of(pg, username)
+    order = repo.SORTS[sort]
+    sql, params = repo.list_sql(flt, principal, order, after, 50, ALL_STATUSES, repo.refs_select(order))
+    stmt = statement_of(sql)
+    args = ", ".join(_literal(a) for a in stmt.args(params))
+    async with conn.begin_nested():  # a failure here leaves the module's transaction usable
+        await conn.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
+        await conn.exec_driver_sql(f"PREPARE generic_page AS {stmt.positional}")
+        rows = (await conn.exec_driver_sql(f"EXPLAIN EXECUTE generic_page({args})")).all()
+        await conn.exec_driver_sql("DEALLOCATE generic_page")
+        await conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+    return "\n".join(str(r[0]) for r in rows)
+
+
+GENERIC_SHAPES = {
+    "status": repo.CaseFilter(statuses=("registered",)),
+    "statuses": repo.CaseFilter(statuses=("registered", "dispatched", "reported")),
+    "classes, kind, urgency": repo.CaseFilter(
+        statuses=("dispatched",), category_codes=("C0101", "E0101"), kind="event", urgencies=("urgent",)
+    ),
+}
+
+
+@pytest.mark.parametrize("shape", list(GENERIC_SHAPES))
+@pytest.mark.parametrize("sort", ["-received_at", "deadline", "updated_at"])
+@pytest.mark.parametrize("username", ["dispatcher1", "supervisor1"])
+async def test_every_shape_fit_for_generic_plans_reads_the_gist_index_of_each_status(
+    analysed: tuple, pg: asyncpg.Connection, shape: str, sort: str, username: str
+) -> None:
+    conn, extent = analysed
+    flt = dataclasses.replace(GENERIC_SHAPES[shape], bbox=small_box(extent))
+    assert repo.generic_plan_fits(flt, await principal_of(pg, username))
+    for after in (None, repo.Position(key=dt.datetime(2026, 1, 1, tzinfo=dt.UTC), id=10**9)):
+        plan = await generic_plan_of(conn, pg, username, flt, sort, after)
+        assert "Seq Scan" not in plan, plan
+        for status in flt.statuses:
+            assert f"ix_cases_geom_{status}" in plan, plan
+        assert plan.count("Index Scan") + plan.count("Bitmap Index Scan") == len(flt.statuses), plan
+
+
+def test_what_is_planned_with_its_values() -> None:
+    """Other filters, large boxes, ended statuses and the scopes other indexes serve stay with custom plans."""
+    box = (110.0, 32.0, 110.01, 32.01)
+    centre = Principal(user_id=1, username="d", roles=frozenset({"dispatcher"}), district_code="420323")
+    fits = repo.CaseFilter(statuses=("registered",), bbox=box)
+    assert repo.generic_plan_fits(fits, centre)
+    unfit = {
+        "no box": dataclasses.replace(fits, bbox=None),
+        "no status": dataclasses.replace(fits, statuses=()),
+        "a closed status": dataclasses.replace(fits, statuses=("registered", "closed")),
+        "a cancelled status": dataclasses.replace(fits, statuses=("cancelled",)),
+        "a wide box": dataclasses.replace(fits, bbox=(110.0, 32.0, 110.06, 32.01)),
+        "a high box": dataclasses.replace(fits, bbox=(110.0, 32.0, 110.01, 32.06)),
+        "a unit": dataclasses.replace(fits, unit_codes=("U01",)),
+        "a region": dataclasses.replace(fits, region="420323"),
+        "a grid": dataclasses.replace(fits, grid_code="420323100001"),
+        "a reporter": dataclasses.replace(fits, reporter_id=3),
+        "overdue": dataclasses.replace(fits, overdue=True),
+        "a time range": dataclasses.replace(fits, received_from=dt.datetime(2026, 1, 1, tzinfo=dt.UTC)),
+        "a text": dataclasses.replace(fits, q="井盖"),
+    }
+    for name, flt in unfit.items():
+        assert not repo.generic_plan_fits(flt, centre), name
+    for roles in ({"worker"}, {"unit_staff"}, {"dispatcher", "worker"}):
+        assert not repo.generic_plan_fits(fits, dataclasses.replace(centre, roles=frozenset(roles))), roles
+    assert repo.generic_plan_fits(fits, dataclasses.replace(centre, roles=frozenset({"supervisor"})))

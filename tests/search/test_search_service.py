@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from grid_mgmt.cases import search, search_repository
 from grid_mgmt.cases.encoded import EncodedCases
-from grid_mgmt.db.listpool import ListPool
+from grid_mgmt.db.listpool import ListPool, ListPools
 from grid_mgmt.lib.errors import InvalidInput
 from grid_mgmt.settings import Settings
 from tests.conftest import principal_of
@@ -27,34 +27,36 @@ async def test_a_statement_over_the_time_limit_is_a_422_asking_for_narrower_filt
         raise AssertionError("the statement timeout did not fire")
 
     monkeypatch.setattr(search_repository, "list_page_encoded" if encoded else "list_page", slow)
-    pool = ListPool.of(replace(settings, list_timeout_ms=50))  # the timeout is the connection's
+    pools = ListPools.of(replace(settings, list_timeout_ms=50))  # the timeout is the connection's
     engine = create_async_engine(settings.database_url)
     try:
         principal = await principal_of(pg, "supervisor1")
         query = search.build_query(principal, Settings(), q="井盖")
         with pytest.raises(InvalidInput, match="takes too long") as caught:
             if encoded:
-                await search.search_encoded(pool, engine, EncodedCases(10), principal, query)
+                await search.search_encoded(pools, engine, EncodedCases(10), principal, query)
             else:
-                await search.search(pool, engine, principal, query)
+                await search.search(pools, engine, principal, query)
         assert caught.value.extra == {"field": "q"}
-        async with pool.connection() as conn:  # a timed-out statement leaves its connection usable
+        async with pools.custom.connection() as conn:  # a timed-out statement leaves its connection usable
             assert await conn.fetchval("SELECT 1") == 1
-        assert pool.opened == 1
+        assert (pools.custom.opened, pools.generic.opened) == (1, 0)  # a text search is planned with its values
     finally:
-        await pool.close()
+        await pools.close()
         await engine.dispose()
 
 
-async def test_the_list_pool_reads_in_autocommit_with_the_list_settings(settings: Settings) -> None:
-    pool = ListPool.of(settings)
+@pytest.mark.parametrize("generic", [False, True], ids=["custom plans", "generic plans"])
+async def test_the_list_pools_read_in_autocommit_with_the_list_settings(settings: Settings, generic: bool) -> None:
+    pool = ListPool.of(settings, generic=generic)
     try:
         async with pool.connection() as conn:
             got = await conn.fetchrow(
                 "SELECT current_setting('plan_cache_mode'), current_setting('max_parallel_workers_per_gather'),"
                 " current_setting('statement_timeout'), current_setting('TimeZone'), current_setting('DateStyle')"
             )
-            assert tuple(got) == ("force_custom_plan", "0", "5s", "UTC", "ISO, MDY")
+            mode = "force_generic_plan" if generic else "force_custom_plan"
+            assert tuple(got) == (mode, "0", "5s", "UTC", "ISO, MDY")
             first = await conn.fetchval("SELECT pg_current_xact_id()::text")
             second = await conn.fetchval("SELECT pg_current_xact_id()::text")
             assert first != second  # each statement its own transaction: no BEGIN/COMMIT round trips

@@ -257,7 +257,6 @@ def explain_list(
     from sqlalchemy.ext.asyncio import create_async_engine
 
     from grid_mgmt.cases import search_repository as srepo
-    from grid_mgmt.cases.search import ALL_STATUSES
     from grid_mgmt.lib.auth import Principal
     from grid_mgmt.settings import Settings
 
@@ -276,7 +275,7 @@ def explain_list(
                     flt = srepo.CaseFilter(statuses=("registered",), bbox=_bbox(c))
                     order = srepo.SORTS["-received_at"]
                     select = srepo.refs_select(order)  # what the JSON list reads (its cases come from the cache)
-                    sql, params = srepo.list_sql(flt, principal, order, None, 50, ALL_STATUSES, select)
+                    sql, params = srepo.list_sql(srepo.PageRequest(flt, principal, order, None, 50), select)
                     await srepo.tune(conn, Settings().list_timeout_ms)
                     if srepo.generic_plan_fits(flt, principal):  # as the app: planned once, without the values
                         rows = await _explain_generic(conn, sql, params)

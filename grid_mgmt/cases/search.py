@@ -28,7 +28,6 @@ from geo.geojson import Point
 from geo.validate import parse_bbox
 from grid_mgmt.cases import search_repository as repo
 from grid_mgmt.cases.encoded import EncodedCases
-from grid_mgmt.cases.lifecycle import Status
 from grid_mgmt.cases.schemas import CaseRead
 from grid_mgmt.db.listpool import ListPools
 from grid_mgmt.db.models.case import URGENCIES
@@ -46,7 +45,7 @@ Q_MIN, Q_MAX = 2, 50
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 """Dates and times without an offset in `received_from` / `received_to` are local time of the city."""
 
-ALL_STATUSES: tuple[str, ...] = tuple(s.value for s in Status)
+ALL_STATUSES = repo.ALL_STATUSES
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
@@ -217,6 +216,9 @@ class CaseQuery:
     after: repo.Position | None
     limit: int
 
+    def page(self, principal: Principal) -> repo.PageRequest:
+        return repo.PageRequest(self.filter, principal, self.sort, self.after, self.limit)
+
 
 def build_query(
     principal: Principal,
@@ -303,9 +305,7 @@ async def search(
     """One page of cases in the principal's scope and the cursor of the next page (None on the last); the class
     dictionary, when it must be read, from `source`."""
     async with _reading(pools, principal, query) as conn:
-        items, more = await repo.list_page(
-            conn, source, query.filter, principal, query.sort, query.after, query.limit, ALL_STATUSES
-        )
+        items, more = await repo.list_page(conn, source, query.page(principal))
     next_cursor = None
     if more and items:
         last = items[-1]
@@ -320,9 +320,7 @@ async def search_encoded(
     """`search` with the cases as one encoded JSON array, from the process's cache where a case has not changed
     (`cases.encoded`)."""
     async with _reading(pools, principal, query) as conn:
-        items, last = await repo.list_page_encoded(
-            conn, source, cache, query.filter, principal, query.sort, query.after, query.limit, ALL_STATUSES
-        )
+        items, last = await repo.list_page_encoded(conn, source, cache, query.page(principal))
     return items, None if last is None else encode_position(query.sort, last)
 
 

@@ -27,6 +27,7 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grid_mgmt.cases.encoded import ROW_SQL, EncodedCases
+from grid_mgmt.cases.lifecycle import Status
 from grid_mgmt.cases.repository import CASE_SELECT, scope_sql, to_cases
 from grid_mgmt.cases.schemas import CaseRead
 from grid_mgmt.db.listpool import list_settings
@@ -173,18 +174,26 @@ def _after(sort: Sort, after: Position, params: dict[str, Any]) -> str:
     return cond
 
 
-def list_sql(
-    flt: CaseFilter,
-    principal: Principal,
-    sort: Sort,
-    after: Position | None,
-    limit: int,
-    all_statuses: Sequence[str],
-    select: str = CASE_SELECT,
-) -> tuple[str, dict[str, Any]]:
+ALL_STATUSES: tuple[str, ...] = tuple(s.value for s in Status)
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    """One page of a list: the checked filter, whose scope it is read in, the order, where the previous page
+    ended, and the page's size."""
+
+    flt: CaseFilter
+    principal: Principal
+    sort: Sort
+    after: Position | None
+    limit: int
+
+
+def list_sql(page: PageRequest, select: str = CASE_SELECT) -> tuple[str, dict[str, Any]]:
     """The statement of one page (limit + 1 rows, to tell whether there is more) and its parameters; `select` is
     what it reads of each case (`SELECT … FROM cases c`: the whole case, or `refs_select`)."""
-    where, params = filter_sql(flt, principal)
+    flt, sort, after, limit = page.flt, page.sort, page.after, page.limit
+    where, params = filter_sql(flt, page.principal)
     if after is not None:
         where.append(_after(sort, after, params))
     params["limit"] = limit + 1
@@ -206,8 +215,8 @@ def list_sql(
     # The status is written in, not bound: planning with the literal proves the partial index's predicate at once
     # (measured: the list statement's PostgreSQL CPU 480–560 → 390 µs per page); statuses are checked names.
     branches = []
-    for status in statuses or all_statuses:
-        if status not in all_statuses:
+    for status in statuses or ALL_STATUSES:
+        if status not in ALL_STATUSES:
             raise ValueError(f"unknown status {status!r}")
         branch_where = [f"c.status = '{status}'", *where]
         branches.append(f"({select}{_where(branch_where)} ORDER BY {order} LIMIT :limit)")
@@ -256,22 +265,17 @@ async def tune(conn: AsyncConnection, timeout_ms: int) -> None:
     await conn.execute(text(f"SELECT {calls}"), wanted)
 
 
-async def list_page(
-    driver: Any,
-    source: Source,
-    flt: CaseFilter,
-    principal: Principal,
-    sort: Sort,
-    after: Position | None,
-    limit: int,
-    all_statuses: Sequence[str],
-) -> tuple[list[CaseRead], bool]:
-    """One page of cases and whether more follow, read on `driver` (an asyncpg connection of the list pool);
+async def list_page(driver: Any, source: Source, page: PageRequest) -> tuple[list[CaseRead], bool]:
+    """One page of cases and whether more follow, read on `driver` (an asyncpg connection of a list pool);
     the class dictionary comes from `source` when it must be read."""
-    sql, params = list_sql(flt, principal, sort, after, limit, all_statuses)
+    rows = await _fetch(driver, *list_sql(page))
+    return await to_cases(source, rows[: page.limit], page.principal.roles), len(rows) > page.limit
+
+
+async def _fetch(driver: Any, sql: str, params: dict[str, Any]) -> list[Any]:
     stmt = statement_of(sql)
-    rows = await driver.fetch(stmt.positional, *stmt.args(params))
-    return await to_cases(source, rows[:limit], principal.roles), len(rows) > limit
+    rows: list[Any] = await driver.fetch(stmt.positional, *stmt.args(params))
+    return rows
 
 
 def refs_select(sort: Sort) -> str:
@@ -280,33 +284,23 @@ def refs_select(sort: Sort) -> str:
 
 
 async def list_page_encoded(
-    driver: Any,
-    source: Source,
-    cache: EncodedCases,
-    flt: CaseFilter,
-    principal: Principal,
-    sort: Sort,
-    after: Position | None,
-    limit: int,
-    all_statuses: Sequence[str],
+    driver: Any, source: Source, cache: EncodedCases, page: PageRequest
 ) -> tuple[msgspec.Raw, Position | None]:
     """One page of cases as a JSON array (`cases.encoded`) and where it ends when more follow: the page's
     references in one statement, the cases the cache lacks (at their row version) in a second."""
-    sql, params = list_sql(flt, principal, sort, after, limit, all_statuses, refs_select(sort))
-    stmt = statement_of(sql)
-    refs = await driver.fetch(stmt.positional, *stmt.args(params))
+    refs = await _fetch(driver, *list_sql(page, refs_select(page.sort)))
+    limit = page.limit
     last = Position(key=refs[limit - 1][2], id=refs[limit - 1][0]) if len(refs) > limit else None
     refs = refs[:limit]
     await cache.check_classes(source)
     found, missing = cache.lookup(refs)
     if missing:
-        scope, scope_params = scope_sql(principal)  # again: a case may have left the scope since the first read
-        rows_stmt = statement_of(f"{ROW_SQL} WHERE c.id = ANY(:ids) AND {scope}")
-        rows = await driver.fetch(rows_stmt.positional, *rows_stmt.args({**scope_params, "ids": missing}))
+        scope, scope_params = scope_sql(page.principal)  # again: a case may have left the scope since the first read
+        rows = await _fetch(driver, f"{ROW_SQL} WHERE c.id = ANY(:ids) AND {scope}", {**scope_params, "ids": missing})
         await cache.check_classes(source, rows)
         added = cache.add(rows)
         found = [e if e is not None else added.get(r[0]) for r, e in zip(refs, found, strict=True)]
-    return cache.page(found, principal.roles), last
+    return cache.page(found, page.principal.roles), last
 
 
 async def explain(conn: AsyncConnection, sql: str, params: dict[str, Any]) -> str:

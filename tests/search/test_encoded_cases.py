@@ -193,12 +193,8 @@ async def test_a_stale_entry_is_a_miss(
 
 
 def test_an_unknown_status_never_reaches_the_sql() -> None:
+    principal = search_repository.Principal(user_id=0, username="x", roles=frozenset({"supervisor"}))
+    flt = search_repository.CaseFilter(statuses=("x'; DROP TABLE cases; --",), bbox=(0, 0, 1, 1))
+    page = search_repository.PageRequest(flt, principal, search_repository.SORTS["-received_at"], None, 5)
     with pytest.raises(ValueError, match="unknown status"):
-        search_repository.list_sql(
-            search_repository.CaseFilter(statuses=("x'; DROP TABLE cases; --",), bbox=(0, 0, 1, 1)),
-            principal=search_repository.Principal(user_id=0, username="x", roles=frozenset({"supervisor"})),
-            sort=search_repository.SORTS["-received_at"],
-            after=None,
-            limit=5,
-            all_statuses=("registered",),
-        )
+        search_repository.list_sql(page)

@@ -16,7 +16,6 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from grid_mgmt.cases import search_repository as repo
-from grid_mgmt.cases.search import ALL_STATUSES
 from grid_mgmt.lib.auth import Principal
 from grid_mgmt.lib.sql import statement_of
 from grid_mgmt.settings import Settings
@@ -63,7 +62,7 @@ async def analysed(engine: AsyncEngine) -> AsyncIterator[tuple[AsyncConnection, 
 
 async def plan_of(conn: AsyncConnection, pg: asyncpg.Connection, username: str, flt: repo.CaseFilter, sort: str) -> str:
     principal = await principal_of(pg, username)
-    sql, params = repo.list_sql(flt, principal, repo.SORTS[sort], None, 50, ALL_STATUSES)
+    sql, params = repo.list_sql(repo.PageRequest(flt, principal, repo.SORTS[sort], None, 50))
     return await repo.explain(conn, sql, params)
 
 
@@ -176,7 +175,7 @@ async def generic_plan_of(
     EXECUTE: the plan built without the values)."""
     principal = await principal_of(pg, username)
     order = repo.SORTS[sort]
-    sql, params = repo.list_sql(flt, principal, order, after, 50, ALL_STATUSES, repo.refs_select(order))
+    sql, params = repo.list_sql(repo.PageRequest(flt, principal, order, after, 50), repo.refs_select(order))
     stmt = statement_of(sql)
     args = ", ".join(_literal(a) for a in stmt.args(params))
     async with conn.begin_nested():  # a failure here leaves the module's transaction usable

@@ -121,9 +121,10 @@ class Settings:
     kept the tail tighter than more statements time-sliced by PostgreSQL: the case list at 64 connections on 2
     cores, alternating in one hour, p95 37–42 ms with 5 against 43–53 ms with 10."""
 
-    case_cache_rows: int = field(default_factory=lambda: _env_int("CASE_CACHE_ROWS", 200_000))
-    """Cases each API process keeps encoded for the case list (`cases.encoded`), about 1.5 kB each; a case is
-    used from it only while unchanged. Size it to the cases dispatchers look at (the open ones)."""
+    case_cache_rows: int = field(default_factory=lambda: _env_int("CASE_CACHE_ROWS", 100_000))
+    """Cases each API process keeps encoded for the case list (`cases.encoded`), about 1.3 kB each (100,000:
+    ~130 MB); a case is used from it only while unchanged. Size it to the cases consoles look at (the open ones);
+    `0` turns it off."""
 
     jurisdiction_buffer_m: float = field(default_factory=lambda: _env_float("JURISDICTION_BUFFER_M", 2000.0))
     """How far outside the district boundary a reported point is still accepted, in metres."""

@@ -117,3 +117,20 @@ async def test_an_old_connection_is_replaced_when_next_taken(settings: Settings)
             assert await conn.fetchval("SELECT pg_backend_pid()") != first
     finally:
         await pool.close()
+
+
+async def test_an_idle_connection_the_server_dropped_is_not_handed_out(
+    settings: Settings, pg: asyncpg.Connection
+) -> None:
+    """A restarted or failed-over server closes the idle connections: the next list gets a new one, not an error."""
+    pool = small(settings, 1)
+    try:
+        async with pool.connection() as conn:
+            first = await conn.fetchval("SELECT pg_backend_pid()")
+        assert await pg.fetchval("SELECT pg_terminate_backend($1)", first)
+        await asyncio.sleep(0.3)  # the closed socket reaches the event loop
+        async with pool.connection() as conn:
+            assert await conn.fetchval("SELECT pg_backend_pid()") != first
+        assert pool.opened == 2
+    finally:
+        await pool.close()

@@ -54,12 +54,17 @@ async def test_warning_then_overdue_with_escalation_once_per_round(
     await drain()
     assert await _system_rows(pg, case_id) == ["deadline_warning"]
     await _time_passes(pg, case_id, warn_ago=60, due_ago=3)
+    before = await pg.fetchrow("SELECT updated_at, row_version FROM cases WHERE id = $1", case_id)
     await arq_pool.enqueue_job("system.recover", older_than_s=0)
     await arq_pool.enqueue_job("sla.check", case_id=case_id, deadline_round=rnd)  # the same job twice
     await drain()
     assert await _system_rows(pg, case_id) == ["deadline_warning", "overdue"]
-    row = await pg.fetchrow("SELECT flags, warned_round, overdue_round, status FROM cases WHERE id = $1", case_id)
+    row = await pg.fetchrow(
+        "SELECT flags, warned_round, overdue_round, status, updated_at, row_version FROM cases WHERE id = $1", case_id
+    )
     assert "overdue" in row["flags"] and row["warned_round"] == row["overdue_round"] == rnd
+    # the new flag is a change a phone's sync and the list's cache of encoded cases must see
+    assert row["updated_at"] > before["updated_at"] and row["row_version"] > before["row_version"]
     assert row["status"] == "dispatched"  # a flag and a timeline row, not a transition
     payload = await pg.fetchval("SELECT payload FROM case_activity WHERE case_id = $1 AND action = 'overdue'", case_id)
     assert '"escalated_to": "U01"' in payload  # the enforcement brigade's bureau hears of it

@@ -299,7 +299,16 @@ class Settings:
     @property
     def asyncpg_dsn(self) -> str:
         """The database URL in the form asyncpg and psql accept."""
-        return self.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+        return _plain_dsn(self.database_url)
+
+    @property
+    def read_asyncpg_dsn(self) -> str:
+        """Where case lists read (GRID_READ_DATABASE_URL, else the database), in the form asyncpg accepts."""
+        return _plain_dsn(self.read_database_url or self.database_url)
+
+
+def _plain_dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
 def describe() -> list[tuple[str, str, str]]:

@@ -45,7 +45,6 @@ Q_MIN, Q_MAX = 2, 50
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 """Dates and times without an offset in `received_from` / `received_to` are local time of the city."""
 
-ALL_STATUSES = repo.ALL_STATUSES
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
@@ -75,10 +74,10 @@ def _split(values: Sequence[str] | str | None) -> list[str]:
 
 def parse_statuses(values: Sequence[str] | str | None) -> tuple[str, ...]:
     found = _split(values)
-    unknown = [s for s in found if s not in ALL_STATUSES]
+    unknown = [s for s in found if s not in repo.ALL_STATUSES]
     if unknown:
         raise BadParameter(
-            f"unknown status {', '.join(map(repr, unknown))}; statuses are {', '.join(ALL_STATUSES)}",
+            f"unknown status {', '.join(map(repr, unknown))}; statuses are {', '.join(repo.ALL_STATUSES)}",
             extra={"field": "status"},
         )
     return tuple(found)

@@ -83,9 +83,7 @@ class ListPool:
 
     @classmethod
     def of(cls, settings: Settings, *, generic: bool = False) -> ListPool:
-        url = settings.read_database_url or settings.database_url
-        dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
-        return cls(dsn, settings.read_pool_size, settings.list_timeout_ms, generic=generic)
+        return cls(settings.read_asyncpg_dsn, settings.read_pool_size, settings.list_timeout_ms, generic=generic)
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
